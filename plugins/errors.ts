@@ -1,0 +1,44 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError } from 'fastify'
+import fp from 'fastify-plugin'
+import { InsufficientRoleError, InvalidAccessTokenError, StoreUnavailableError } from '../src/errors.js'
+
+/** RFC 6750 challenge; the description is ours, never client input. */
+function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError): string {
+  if (error instanceof InsufficientRoleError) return `Bearer error="insufficient_scope", error_description="${error.message}"`
+  return error.presented ? `Bearer error="invalid_token", error_description="${error.message}"` : 'Bearer'
+}
+
+/**
+ * Every error leaves as JSON `{statusCode, error, message, code?}`: client errors say what was
+ * wrong, a failed dependency is a 503, anything else a bare 500 with the details only in the log.
+ */
+export default fp(async function errors (fastify) {
+  fastify.setErrorHandler(function (error: FastifyError, request, reply) {
+    let statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    let message = error.message
+    if (error.validation !== undefined) statusCode = 400
+
+    if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError) {
+      reply.header('www-authenticate', bearerChallenge(error))
+    }
+    if (error instanceof StoreUnavailableError) {
+      request.log.warn({ err: error.cause }, 'token store unavailable')
+      reply.header('retry-after', '1')
+    } else if (statusCode >= 500) {
+      request.log.error({ err: error }, 'unhandled error')
+      message = 'Something went wrong on our side'
+    } else {
+      request.log.info({ code: error.code, statusCode }, error.message)
+    }
+
+    const body: Record<string, unknown> = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+    if (typeof error.code === 'string' && statusCode < 500) body.code = error.code
+    if (error instanceof StoreUnavailableError) body.code = error.code
+    return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
+  })
+
+  fastify.setNotFoundHandler(function (request, reply) {
+    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}` })
+  })
+}, { name: 'errors' })

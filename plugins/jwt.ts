@@ -1,0 +1,31 @@
+import fastifyJwt from '@fastify/jwt'
+import fp from 'fastify-plugin'
+import { accessTokenCodec, accessTokenJwtOptions, type AccessTokenClaims, type AccessTokenCodec, type AccessTokenPayload } from '../src/tokens/access-token.js'
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessTokenPayload
+    user: AccessTokenClaims
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Signs and verifies access tokens: the one seam every key source goes behind. */
+    accessTokens: AccessTokenCodec
+  }
+}
+
+/**
+ * @fastify/jwt with every option pinned (algorithm, issuer, audience, `typ`), wrapped as the core's
+ * AccessTokenCodec. Its signer and verifier are built once here: nothing is imported or compiled
+ * per request. Requests are authenticated by our own hook (plugins/authenticate.ts), not by
+ * `request.jwtVerify` or the `trusted` option.
+ */
+export default fp(async function jwt (fastify) {
+  await fastify.register(fastifyJwt, accessTokenJwtOptions(fastify.config))
+  fastify.decorate('accessTokens', accessTokenCodec({
+    sign: (payload) => fastify.jwt.sign(payload),
+    verify: (token) => fastify.jwt.verify(token),
+  }))
+}, { name: 'jwt', dependencies: ['config'] })

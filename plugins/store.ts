@@ -1,0 +1,22 @@
+import fp from 'fastify-plugin'
+import { createStore, redactRedisUrl, type AuthStore } from '../src/store/index.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: AuthStore
+  }
+}
+
+/** The token store: Redis when REDIS_URL is set (it must answer now), else the embedded memory store. */
+export default fp(async function store (fastify) {
+  const { redisUrl } = fastify.config
+  const store = await createStore(fastify.config)
+  fastify.decorate('store', store)
+  fastify.addHook('onClose', async () => store.close())
+  if (redisUrl === undefined) {
+    fastify.log.warn('REDIS_URL is unset: using the embedded in-memory store (one process only; everything is lost on restart)')
+  } else {
+    fastify.log.info({ redis: redactRedisUrl(redisUrl) }, 'connected to Redis')
+    store.onReconnect(() => fastify.log.warn('Redis connection restored'))
+  }
+}, { name: 'store', dependencies: ['config'] })

@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import { DEMO_USERS, UserDirectory, readUsersFile, type UserEntry } from '../src/users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    users: UserDirectory
+  }
+}
+
+/**
+ * The user directory, seeded at start-up from USERS_FILE (or, in development without one, with the
+ * demo users). Seeding runs again whenever Redis comes back, in case it came back empty.
+ */
+export default fp(async function users (fastify) {
+  const { config, store } = fastify
+  const directory = new UserDirectory(store)
+  fastify.decorate('users', directory)
+
+  let entries: UserEntry[] = []
+  if (config.usersFile !== undefined) {
+    entries = await readUsersFile(config.usersFile)
+  } else if (config.seedDemoUsers) {
+    entries = DEMO_USERS
+    fastify.log.warn({ demoUsers: DEMO_USERS.map(u => `${u.username} / ${'password' in u ? u.password : ''} (${u.roles.join(', ')})`) },
+      'development: seeded demo users (username / password); set USERS_FILE to use your own')
+  }
+  const created = await directory.seed(entries)
+  fastify.log.info({ created: created.length, total: entries.length }, 'users loaded')
+
+  store.onReconnect(() => {
+    directory.seed(entries).then(
+      (recreated) => { if (recreated.length > 0) fastify.log.warn({ recreated }, 'users recreated after the store came back empty') },
+      (err: unknown) => fastify.log.error({ err }, 'could not re-seed users after reconnecting')
+    )
+  })
+}, { name: 'users', dependencies: ['config', 'store'] })

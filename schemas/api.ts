@@ -1,0 +1,14 @@
+import { Type } from 'typebox'
+
+export const Profile = Type.Object({
+  id: Type.String(),
+  username: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  roles: Type.Array(Type.String()),
+})
+
+export const AdminResponse = Type.Object({
+  message: Type.String(),
+  id: Type.String(),
+  roles: Type.Array(Type.String()),
+})

@@ -1,0 +1,49 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
+import authenticatePlugin from '../plugins/authenticate.js'
+import configPlugin from '../plugins/config.js'
+import cookiesPlugin from '../plugins/cookies.js'
+import errorsPlugin from '../plugins/errors.js'
+import jwtPlugin from '../plugins/jwt.js'
+import storePlugin from '../plugins/store.js'
+import tokensPlugin from '../plugins/tokens.js'
+import usersPlugin from '../plugins/users.js'
+import apiRoutes from '../routes/api.js'
+import authRoutes from '../routes/auth.js'
+import healthRoutes from '../routes/health.js'
+import type { Config } from './config.js'
+import { loggerOptions } from './logger.js'
+
+/** Login bodies are tiny; anything near this is not a client of ours. */
+export const BODY_LIMIT_BYTES = 16 * 1024
+
+export interface AppOptions {
+  /** where logs go (tests capture them); stdout when unset */
+  logStream?: DestinationStream
+}
+
+/** Assembles the API. Production (src/server.ts) and every test build it through here. */
+export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config.logLevel, options.logStream),
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    // Types are what the schema says: "123" is not a number, 123 is not a username.
+    ajv: { customOptions: { coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(configPlugin, { config })
+  await app.register(errorsPlugin)
+  await app.register(storePlugin)
+  await app.register(usersPlugin)
+  await app.register(jwtPlugin)
+  await app.register(cookiesPlugin)
+  await app.register(tokensPlugin)
+  await app.register(authenticatePlugin)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes, { prefix: '/auth' })
+  await app.register(apiRoutes, { prefix: '/api' })
+  return app
+}

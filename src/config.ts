@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto'
+import { envSchema } from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+/** Raised when the environment cannot give a safe configuration; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, maximum: 31_536_000, default: defaultValue })
+const PerMinute = (defaultValue: number) => Type.Integer({ minimum: 0, maximum: 1_000_000, default: defaultValue })
+
+// Environment variables as DESIGN.md lists them, plus REDIS_KEY_PREFIX (documented in the README).
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'auth:' }),
+  JWT_SECRET: Type.Optional(Type.String()),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'token-auth-api' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-auth-api' }),
+  ACCESS_TOKEN_TTL: Seconds(900),
+  REFRESH_TOKEN_TTL: Seconds(604_800),
+  USERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  RATE_LIMIT_MAX: PerMinute(1000),
+  RATE_LIMIT_LOGIN_MAX: PerMinute(5),
+  RATE_LIMIT_REFRESH_MAX: PerMinute(60),
+  TRUST_PROXY: Type.Optional(Type.String()),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+})
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  isProduction: boolean
+  port: number
+  host: string
+  /** unset: the embedded in-memory store */
+  redisUrl: string | undefined
+  redisKeyPrefix: string
+  jwt: {
+    secret: Buffer
+    /** true when no JWT_SECRET was given and a random one was made for this process */
+    secretGenerated: boolean
+    issuer: string
+    audience: string
+  }
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  usersFile: string | undefined
+  /** development without USERS_FILE seeds demo users */
+  seedDemoUsers: boolean
+  corsOrigins: string[]
+  rateLimit: { max: number, loginMax: number, refreshMax: number }
+  trustProxy: string[]
+  logLevel: string
+}
+
+export const MIN_SECRET_BYTES = 32
+
+/**
+ * Reads and validates the environment. Throws ConfigError naming the offending variable;
+ * production refuses every unsafe default.
+ */
+export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset" for optional variables, as in most deployment tools.
+  const data = Object.fromEntries(Object.entries(environment).filter(([, v]) => v !== ''))
+  let env: Env
+  try {
+    env = envSchema<Env>({ schema: EnvSchema, data })
+  } catch (err) {
+    throw new ConfigError(`invalid environment: ${(err as Error).message.replaceAll('env/', '')}`)
+  }
+
+  const isProduction = env.NODE_ENV === 'production'
+  if (isProduction && env.REDIS_URL === undefined) {
+    throw new ConfigError('REDIS_URL is required in production (the in-memory store serves one process only)')
+  }
+  if (env.JWT_SECRET === undefined && isProduction) {
+    throw new ConfigError(`JWT_SECRET is required in production (at least ${MIN_SECRET_BYTES} bytes)`)
+  }
+  if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < MIN_SECRET_BYTES) {
+    throw new ConfigError(`JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`)
+  }
+  if (env.REFRESH_TOKEN_TTL <= env.ACCESS_TOKEN_TTL) {
+    throw new ConfigError('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL')
+  }
+
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    port: env.PORT,
+    host: env.HOST,
+    redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    jwt: {
+      secret: env.JWT_SECRET === undefined ? randomBytes(MIN_SECRET_BYTES) : Buffer.from(env.JWT_SECRET),
+      secretGenerated: env.JWT_SECRET === undefined,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    },
+    accessTokenTtl: env.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    usersFile: env.USERS_FILE,
+    seedDemoUsers: !isProduction && env.USERS_FILE === undefined,
+    corsOrigins: splitList(env.CORS_ORIGINS),
+    rateLimit: { max: env.RATE_LIMIT_MAX, loginMax: env.RATE_LIMIT_LOGIN_MAX, refreshMax: env.RATE_LIMIT_REFRESH_MAX },
+    trustProxy: splitList(env.TRUST_PROXY ?? ''),
+    logLevel: env.LOG_LEVEL,
+  }
+}
+
+function splitList (value: string): string[] {
+  return value.split(',').map(s => s.trim()).filter(s => s !== '')
+}

@@ -1,0 +1,15 @@
+/**
+ * Redis key layout. Every key of a user shares the hash tag `{user:<id>}` so that multi-key scripts
+ * run on one Redis Cluster slot. The prefix (REDIS_KEY_PREFIX, default `auth:`) namespaces the whole
+ * product in a shared Redis.
+ */
+export function keysFor (prefix: string, userId: string) {
+  const base = `${prefix}{user:${userId}}`
+  return {
+    account: `${base}:account`,
+    session: (sessionId: string) => `${base}:session:${sessionId}`,
+    spent: (sessionId: string) => `${base}:spent:${sessionId}`,
+    deniedSession: (sessionId: string) => `${base}:deny:sid:${sessionId}`,
+    deniedToken: (tokenId: string) => `${base}:deny:jti:${tokenId}`,
+  }
+}

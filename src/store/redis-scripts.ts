@@ -1,0 +1,52 @@
+/**
+ * Lua scripts: each runs atomically on one Redis (and, since all its keys share the user's hash
+ * tag, on one Cluster slot). KEYS are always passed explicitly, never built inside the script.
+ */
+
+/**
+ * KEYS: session, spent, deniedSession
+ * ARGV: presentedHash, nextHash, accessTokenTtl (s)
+ * → {'rotated', expiresAtMs} | {'reused'} | {'invalid'}
+ */
+export const ROTATE_REFRESH_TOKEN = `
+local live = redis.call('HGET', KEYS[1], 'refresh')
+if not live then return {'invalid'} end
+if live == ARGV[1] then
+  local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
+  redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[2], expiresAt)
+  return {'rotated', expiresAt}
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+  return {'reused'}
+end
+return {'invalid'}
+`
+
+/**
+ * KEYS: session, spent, deniedSession
+ * ARGV: presentedHash, accessTokenTtl (s)
+ * → 1 when the token belonged to the session and it was revoked, else 0
+ */
+export const REVOKE_BY_REFRESH_TOKEN = `
+local live = redis.call('HGET', KEYS[1], 'refresh')
+if not live then return 0 end
+if live ~= ARGV[1] and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
+return 1
+`
+
+/**
+ * KEYS: account
+ * ARGV: field, value, field, value, ...
+ * → 1 when created, 0 when an account already existed (it keeps its password)
+ */
+export const CREATE_USER_IF_ABSENT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`

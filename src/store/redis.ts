@@ -1,0 +1,193 @@
+import { Redis } from 'ioredis'
+import { StoreUnavailableError } from '../errors.js'
+import { keysFor } from './keys.js'
+import { CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, SessionRevocation, StoredUser } from './types.js'
+
+/** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
+const COMMAND_TIMEOUT_MS = 500
+const CONNECT_TIMEOUT_MS = 1000
+const STARTUP_TIMEOUT_MS = 3000
+
+interface ScriptCommands {
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, nextHash: string, accessTtl: number): Promise<[string, string?]>
+  revokeByRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, accessTtl: number): Promise<number>
+  createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
+}
+type ScriptedRedis = Redis & ScriptCommands
+
+export interface RedisStoreOptions {
+  url: string
+  keyPrefix: string
+}
+
+/** REDIS_URL without its credentials, for messages and logs. */
+export function redactRedisUrl (url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    return parsed.toString()
+  } catch {
+    return '(unparseable REDIS_URL)'
+  }
+}
+
+/**
+ * The store shared by every instance. The client fails fast: no offline queue, a bounded command
+ * timeout, no replay of unanswered commands after a reconnect (a replayed rotation could spend a
+ * token whose caller was already told 503).
+ */
+export class RedisStore implements AuthStore {
+  readonly kind = 'redis'
+  readonly #redis: ScriptedRedis
+  readonly #prefix: string
+  readonly #reconnectListeners: Array<() => void> = []
+
+  private constructor (redis: ScriptedRedis, prefix: string) {
+    this.#redis = redis
+    this.#prefix = prefix
+    let connectedBefore = false
+    redis.on('ready', () => {
+      if (connectedBefore) for (const listener of this.#reconnectListeners) listener()
+      connectedBefore = true
+    })
+    // Connection errors surface as rejected commands (→ 503); the event only needs a listener.
+    redis.on('error', () => {})
+  }
+
+  /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
+  static async connect (options: RedisStoreOptions): Promise<RedisStore> {
+    const redis = new Redis(options.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    }) as ScriptedRedis
+    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 3, lua: ROTATE_REFRESH_TOKEN })
+    redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 3, lua: REVOKE_BY_REFRESH_TOKEN })
+    redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
+    const store = new RedisStore(redis, options.keyPrefix)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        redis.connect().then(() => redis.ping()),
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS)
+        }),
+      ])
+    } catch (err) {
+      redis.disconnect()
+      throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(options.url)} does not answer (${(err as Error).message})`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+    return store
+  }
+
+  async getUser (userId: string): Promise<StoredUser | null> {
+    const fields = await this.#run(() => this.#redis.hgetall(this.#keys(userId).account))
+    if (fields.id === undefined) return null
+    return {
+      id: fields.id,
+      username: fields.username ?? '',
+      email: fields.email === undefined || fields.email === '' ? null : fields.email,
+      roles: JSON.parse(fields.roles ?? '[]') as string[],
+      passwordHash: fields.passwordHash ?? '',
+    }
+  }
+
+  async createUserIfAbsent (user: StoredUser): Promise<boolean> {
+    const created = await this.#run(() => this.#redis.createUserIfAbsent(
+      this.#keys(user.id).account,
+      'id', user.id,
+      'username', user.username,
+      'email', user.email ?? '',
+      'roles', JSON.stringify(user.roles),
+      'passwordHash', user.passwordHash
+    ))
+    return created === 1
+  }
+
+  async createSession (session: NewSession): Promise<void> {
+    const key = this.#keys(session.userId).session(session.sessionId)
+    await this.#exec(this.#redis.multi()
+      .hset(key, 'refresh', session.refreshHash, 'expiresAt', String(session.expiresAt))
+      .pexpireat(key, session.expiresAt))
+  }
+
+  async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
+    const keys = this.#keys(presented.userId)
+    const [outcome, expiresAt] = await this.#run(() => this.#redis.rotateRefreshToken(
+      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId),
+      presented.presentedHash, nextHash, accessTokenTtl
+    ))
+    if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt) }
+    return { outcome: outcome === 'reused' ? 'reused' : 'invalid' }
+  }
+
+  async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean> {
+    const keys = this.#keys(presented.userId)
+    const revoked = await this.#run(() => this.#redis.revokeByRefreshToken(
+      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId),
+      presented.presentedHash, accessTokenTtl
+    ))
+    return revoked === 1
+  }
+
+  async revokeSession (revocation: SessionRevocation): Promise<void> {
+    const keys = this.#keys(revocation.userId)
+    const multi = this.#redis.multi()
+      .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId))
+      .set(keys.deniedSession(revocation.sessionId), '1', 'EX', revocation.accessTokenTtl)
+    if (revocation.accessToken !== undefined) {
+      multi.set(keys.deniedToken(revocation.accessToken.tokenId), '1', 'EX', revocation.accessToken.ttl)
+    }
+    await this.#exec(multi)
+  }
+
+  async isDenied (userId: string, sessionId: string, tokenId: string): Promise<boolean> {
+    const keys = this.#keys(userId)
+    const found = await this.#run(() => this.#redis.exists(keys.deniedSession(sessionId), keys.deniedToken(tokenId)))
+    return found > 0
+  }
+
+  async ping (): Promise<void> {
+    await this.#run(() => this.#redis.ping())
+  }
+
+  onReconnect (listener: () => void): void {
+    this.#reconnectListeners.push(listener)
+  }
+
+  async close (): Promise<void> {
+    try {
+      await this.#redis.quit()
+    } catch {
+      this.#redis.disconnect()
+    }
+  }
+
+  #keys (userId: string) {
+    return keysFor(this.#prefix, userId)
+  }
+
+  /** Runs a MULTI; a command failing inside it fails the whole call, never silently. */
+  async #exec (multi: ReturnType<Redis['multi']>): Promise<void> {
+    const results = await this.#run(() => multi.exec())
+    const failed = results?.find(([err]) => err !== null)
+    if (results === null || failed !== undefined) throw new StoreUnavailableError(failed?.[0])
+  }
+
+  async #run<T> (command: () => Promise<T>): Promise<T> {
+    try {
+      return await command()
+    } catch (err) {
+      throw new StoreUnavailableError(err)
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/** A user account as the store keeps it. `passwordHash` never leaves the core. */
+export interface StoredUser {
+  id: string
+  username: string
+  email: string | null
+  roles: string[]
+  passwordHash: string
+}
+
+export interface NewSession {
+  userId: string
+  sessionId: string
+  refreshHash: string
+  /** absolute expiry of the session and of every refresh token it will issue, epoch ms */
+  expiresAt: number
+}
+
+export interface RefreshPresentation {
+  userId: string
+  sessionId: string
+  /** SHA-256 of the presented refresh token */
+  presentedHash: string
+}
+
+export type RotationOutcome =
+  | { outcome: 'rotated', expiresAt: number }
+  /** the token was already spent: the whole session has been revoked */
+  | { outcome: 'reused' }
+  /** unknown, expired or revoked session, or a token that was never issued */
+  | { outcome: 'invalid' }
+
+export interface SessionRevocation {
+  userId: string
+  sessionId: string
+  /** how long access tokens of the session may still be alive: the sid stays denied that long */
+  accessTokenTtl: number
+  /** an access token to deny by `jti` for its remaining lifetime (seconds) */
+  accessToken?: { tokenId: string, ttl: number }
+}
+
+/**
+ * The one interface behind which tokens, sessions, denylist and users live.
+ * Implementations: Redis (shared by every instance) and in-memory (embedded, one process).
+ * Every method either does what it says atomically or rejects with StoreUnavailableError.
+ */
+export interface AuthStore {
+  readonly kind: 'redis' | 'memory'
+
+  getUser (userId: string): Promise<StoredUser | null>
+  /** Creates the account unless one with this id exists; resolves true when it created it. */
+  createUserIfAbsent (user: StoredUser): Promise<boolean>
+
+  createSession (session: NewSession): Promise<void>
+  /**
+   * Spends the presented refresh token and stores `nextHash` as the session's live token, in one
+   * atomic step. A token already spent revokes the session (reuse detection).
+   */
+  rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome>
+  /** Revokes the session if the presented token is its live or one of its spent tokens. */
+  revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean>
+  revokeSession (revocation: SessionRevocation): Promise<void>
+  /** true when the session or the access token is denied; one round trip. */
+  isDenied (userId: string, sessionId: string, tokenId: string): Promise<boolean>
+
+  /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
+  ping (): Promise<void>
+  /** Called after the store came back from an outage (Redis restarted, possibly empty). */
+  onReconnect (listener: () => void): void
+  close (): Promise<void>
+}

@@ -1,0 +1,97 @@
+import type { SignerOptions, VerifierOptions } from 'fast-jwt'
+import type { Config } from '../config.js'
+import { InvalidAccessTokenError } from '../errors.js'
+
+/** RFC 9068 media type of JWT access tokens, written in the header and required on verify. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt'
+export const ACCESS_TOKEN_ALGORITHM = 'HS256'
+/** Longer "tokens" are rejected before any parsing. */
+export const ACCESS_TOKEN_MAX_LENGTH = 4096
+
+/** What the service puts in a token; `iat`, `exp`, `iss`, `aud` are added by the signer. */
+export interface AccessTokenPayload {
+  sub: string
+  roles: string[]
+  sid: string
+  jti: string
+}
+
+export interface AccessTokenClaims extends AccessTokenPayload {
+  iat: number
+  exp: number
+  iss: string
+  aud: string
+}
+
+/** A signer/verifier pair as fast-jwt makes them (and @fastify/jwt exposes them). */
+export interface JwtFunctions {
+  sign (payload: AccessTokenPayload): string
+  verify (token: string): unknown
+}
+
+/**
+ * The single seam of access-token verification. Today one HS256 key; later more key sources
+ * (asymmetric keys by `kid`, JWKS of external OpenID providers) plug in behind `verify`.
+ */
+export interface AccessTokenCodec {
+  sign (payload: AccessTokenPayload): string
+  /** Claims of a valid token; throws InvalidAccessTokenError otherwise. Never consults the denylist. */
+  verify (token: string): AccessTokenClaims
+}
+
+/**
+ * Options for @fastify/jwt (and fast-jwt, whose option names it shares): algorithm, issuer,
+ * audience and type pinned on both sides; verified tokens are cached (bounded, never past `exp`).
+ */
+export interface AccessTokenJwtOptions {
+  secret: Buffer
+  sign: Partial<SignerOptions>
+  verify: Partial<VerifierOptions>
+}
+
+export function accessTokenJwtOptions (config: Pick<Config, 'jwt' | 'accessTokenTtl'>): AccessTokenJwtOptions {
+  return {
+    secret: config.jwt.secret,
+    sign: {
+      algorithm: ACCESS_TOKEN_ALGORITHM,
+      iss: config.jwt.issuer,
+      aud: config.jwt.audience,
+      // A string is read as a duration by both @fastify/jwt (numbers: seconds) and fast-jwt (numbers: ms).
+      expiresIn: `${config.accessTokenTtl}s`,
+      header: { alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE },
+    },
+    verify: {
+      algorithms: [ACCESS_TOKEN_ALGORITHM],
+      allowedIss: config.jwt.issuer,
+      allowedAud: config.jwt.audience,
+      checkTyp: ACCESS_TOKEN_TYPE,
+      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud'],
+      cache: 10_000,
+    },
+  }
+}
+
+export function accessTokenCodec (jwt: JwtFunctions): AccessTokenCodec {
+  return {
+    sign: (payload) => jwt.sign(payload),
+    verify (token) {
+      if (token.length > ACCESS_TOKEN_MAX_LENGTH) throw new InvalidAccessTokenError('The access token is invalid')
+      let claims: unknown
+      try {
+        claims = jwt.verify(token)
+      } catch (err) {
+        const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
+        throw new InvalidAccessTokenError(expired ? 'The access token has expired' : 'The access token is invalid')
+      }
+      if (!hasAccessClaimShapes(claims)) throw new InvalidAccessTokenError('The access token is invalid')
+      return claims
+    },
+  }
+}
+
+/** Signature and registered claims are fast-jwt's job; this checks the shapes of our own claims. */
+function hasAccessClaimShapes (claims: unknown): claims is AccessTokenClaims {
+  const c = claims as Partial<AccessTokenClaims>
+  return typeof c.sub === 'string' && typeof c.sid === 'string' && typeof c.jti === 'string' &&
+    Array.isArray(c.roles) && c.roles.every(role => typeof role === 'string')
+}

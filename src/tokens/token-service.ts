@@ -1,0 +1,147 @@
+import { InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
+import { randomId } from '../ids.js'
+import type { AuthStore, StoredUser } from '../store/index.js'
+import type { UserDirectory } from '../users.js'
+import type { AccessTokenClaims, AccessTokenCodec } from './access-token.js'
+import { newRefreshToken, parseRefreshToken } from './refresh-token.js'
+
+export interface IssuedTokens {
+  accessToken: string
+  /** seconds */
+  accessTokenTtl: number
+  refreshToken: string
+  /** seconds left until the session's absolute expiry */
+  refreshTokenTtl: number
+}
+
+/** How a logout names what to end; either may be missing or garbage. */
+export interface LogoutRequest {
+  accessToken?: string | undefined
+  refreshToken?: string | undefined
+}
+
+export interface TokenServiceOptions {
+  store: AuthStore
+  users: UserDirectory
+  codec: AccessTokenCodec
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  now?: () => number
+}
+
+/**
+ * Login, refresh, logout and access-token checks: the whole token lifecycle, with no knowledge of
+ * HTTP. Sessions are rotation families: one login, one session id, one live refresh token at a time.
+ */
+export class TokenService {
+  readonly #store: AuthStore
+  readonly #users: UserDirectory
+  readonly #codec: AccessTokenCodec
+  readonly #accessTokenTtl: number
+  readonly #refreshTokenTtl: number
+  readonly #now: () => number
+
+  constructor (options: TokenServiceOptions) {
+    this.#store = options.store
+    this.#users = options.users
+    this.#codec = options.codec
+    this.#accessTokenTtl = options.accessTokenTtl
+    this.#refreshTokenTtl = options.refreshTokenTtl
+    this.#now = options.now ?? Date.now
+  }
+
+  get accessTokenTtl (): number {
+    return this.#accessTokenTtl
+  }
+
+  async login (username: string, password: string): Promise<IssuedTokens & { user: StoredUser }> {
+    const user = await this.#users.authenticate(username, password)
+    if (user === null) throw new InvalidCredentialsError()
+    const sessionId = randomId()
+    const refresh = newRefreshToken(user.id, sessionId)
+    const expiresAt = this.#now() + this.#refreshTokenTtl * 1000
+    await this.#store.createSession({ userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt })
+    return { ...this.#issue(user, sessionId, refresh.token, expiresAt), user }
+  }
+
+  /**
+   * Spends the refresh token and issues a new pair. Throws InvalidRefreshTokenError (with
+   * `reason`) when the token is unknown, expired, revoked, or spent — the last revokes the session.
+   */
+  async refresh (refreshToken: string): Promise<IssuedTokens & { userId: string, sessionId: string }> {
+    const presented = parseRefreshToken(refreshToken)
+    if (presented === null) throw new InvalidRefreshTokenError()
+    const next = newRefreshToken(presented.userId, presented.sessionId)
+    const rotation = await this.#store.rotateRefreshToken(
+      { userId: presented.userId, sessionId: presented.sessionId, presentedHash: presented.hash },
+      next.hash,
+      this.#accessTokenTtl
+    )
+    if (rotation.outcome !== 'rotated') throw new InvalidRefreshTokenError(rotation.outcome, presented.sessionId)
+    // Roles come from the account now, so a changed or removed account takes effect at refresh.
+    const user = await this.#store.getUser(presented.userId)
+    if (user === null) {
+      await this.#store.revokeSession({ userId: presented.userId, sessionId: presented.sessionId, accessTokenTtl: this.#accessTokenTtl })
+      throw new InvalidRefreshTokenError()
+    }
+    return { ...this.#issue(user, presented.sessionId, next.token, rotation.expiresAt), userId: user.id, sessionId: presented.sessionId }
+  }
+
+  /**
+   * Ends the session named by either token and denies the access token until it expires.
+   * Silently does nothing for tokens that are invalid: callers must not learn which were valid.
+   */
+  async logout (request: LogoutRequest): Promise<{ sessionIds: string[] }> {
+    const ended: string[] = []
+    const claims = request.accessToken === undefined ? null : this.#claimsOrNull(request.accessToken)
+    if (claims !== null) {
+      const ttl = Math.max(1, claims.exp - Math.floor(this.#now() / 1000))
+      await this.#store.revokeSession({
+        userId: claims.sub,
+        sessionId: claims.sid,
+        accessTokenTtl: this.#accessTokenTtl,
+        accessToken: { tokenId: claims.jti, ttl },
+      })
+      ended.push(claims.sid)
+    }
+    const presented = request.refreshToken === undefined ? null : parseRefreshToken(request.refreshToken)
+    if (presented !== null && presented.sessionId !== claims?.sid) {
+      const revoked = await this.#store.revokeSessionByRefreshToken(
+        { userId: presented.userId, sessionId: presented.sessionId, presentedHash: presented.hash },
+        this.#accessTokenTtl
+      )
+      if (revoked) ended.push(presented.sessionId)
+    }
+    return { sessionIds: ended }
+  }
+
+  /**
+   * The hot path of every protected request: one HMAC check (cached per token) and one store
+   * round trip for the denylist (session and token together).
+   */
+  async authenticate (accessToken: string): Promise<AccessTokenClaims> {
+    const claims = this.#codec.verify(accessToken)
+    if (await this.#store.isDenied(claims.sub, claims.sid, claims.jti)) {
+      throw new InvalidAccessTokenError('The access token has been revoked')
+    }
+    return claims
+  }
+
+  #issue (user: StoredUser, sessionId: string, refreshToken: string, expiresAt: number): IssuedTokens {
+    const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId() })
+    return {
+      accessToken,
+      accessTokenTtl: this.#accessTokenTtl,
+      refreshToken,
+      refreshTokenTtl: Math.max(1, Math.floor((expiresAt - this.#now()) / 1000)),
+    }
+  }
+
+  #claimsOrNull (accessToken: string): AccessTokenClaims | null {
+    try {
+      return this.#codec.verify(accessToken)
+    } catch {
+      return null
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises'
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+import { ConfigError } from './config.js'
+import { userIdFor } from './ids.js'
+import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
+import type { AuthStore, StoredUser } from './store/index.js'
+
+export const USERNAME_MAX = 128
+export const PASSWORD_MAX = 1024
+
+const Role = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })
+const UserEntryBase = {
+  username: Type.String({ minLength: 1, maxLength: USERNAME_MAX }),
+  roles: Type.Array(Role, { maxItems: 32 }),
+  email: Type.Optional(Type.String({ maxLength: 254 })),
+}
+/** One entry of USERS_FILE: a plaintext `password` (hashed at load) or an argon2id `passwordHash`. */
+const UserEntry = Type.Union([
+  Type.Object({ ...UserEntryBase, password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX }) }, { additionalProperties: false }),
+  Type.Object({ ...UserEntryBase, passwordHash: Type.String({ pattern: PHC_ARGON2ID.source }) }, { additionalProperties: false }),
+])
+export type UserEntry = Static<typeof UserEntry>
+const UsersFile = Type.Array(UserEntry)
+
+/** Seeded in development when USERS_FILE is unset; printed at start-up and listed in the README. */
+export const DEMO_USERS: UserEntry[] = [
+  { username: 'demo', password: 'demo-password', roles: ['user'], email: 'demo@example.com' },
+  { username: 'admin', password: 'admin-password', roles: ['user', 'admin'], email: 'admin@example.com' },
+]
+
+export interface Profile {
+  id: string
+  username: string
+  email: string | null
+  roles: string[]
+}
+
+export async function readUsersFile (path: string): Promise<UserEntry[]> {
+  let data: unknown
+  try {
+    data = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`USERS_FILE: cannot read ${path} as JSON (${(err as Error).message})`)
+  }
+  if (!Value.Check(UsersFile, data)) {
+    const [first] = Value.Errors(UsersFile, data)
+    throw new ConfigError(`USERS_FILE: ${path} is not a valid users file: ${first?.instancePath ?? ''} ${first?.message ?? ''}`.trim())
+  }
+  const seen = new Set<string>()
+  for (const entry of data) {
+    if (seen.has(entry.username)) throw new ConfigError(`USERS_FILE: user '${entry.username}' appears twice`)
+    seen.add(entry.username)
+  }
+  return data
+}
+
+/** Users and their passwords, over the store. */
+export class UserDirectory {
+  readonly #store: AuthStore
+
+  constructor (store: AuthStore) {
+    this.#store = store
+  }
+
+  /**
+   * The user when the password matches, else null. Unknown users are checked against a dummy hash
+   * so both failures cost one store read and one argon2 verification.
+   */
+  async authenticate (username: string, password: string): Promise<StoredUser | null> {
+    const user = await this.#store.getUser(userIdFor(username))
+    const matches = await verifyPassword(user?.passwordHash ?? await dummyPasswordHash(), password)
+    return user !== null && matches && user.username === username ? user : null
+  }
+
+  async profile (userId: string): Promise<Profile | null> {
+    const user = await this.#store.getUser(userId)
+    if (user === null) return null
+    return { id: user.id, username: user.username, email: user.email, roles: user.roles }
+  }
+
+  /** Creates the users that do not exist yet; existing ones keep their password and roles. */
+  async seed (entries: UserEntry[]): Promise<string[]> {
+    const created: string[] = []
+    for (const entry of entries) {
+      const id = userIdFor(entry.username)
+      if (await this.#store.getUser(id) !== null) continue
+      const passwordHash = 'passwordHash' in entry ? entry.passwordHash : await hashPassword(entry.password)
+      const user = { id, username: entry.username, email: entry.email ?? null, roles: entry.roles, passwordHash }
+      if (await this.#store.createUserIfAbsent(user)) created.push(entry.username)
+    }
+    return created
+  }
+}
