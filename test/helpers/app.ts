@@ -1,0 +1,61 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './redis.js'
+
+export type StoreKind = 'memory' | 'redis'
+export const STORE_KINDS: StoreKind[] = ['memory', 'redis']
+
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!'
+export const USERS = {
+  alice: { username: 'alice', password: 'alice-correct-horse', roles: ['user'], email: 'alice@example.com' },
+  root: { username: 'root', password: 'root-battery-staple', roles: ['user', 'admin'] },
+} as const
+
+let usersFile: string | undefined
+/** The test users as a USERS_FILE, written once per test process. */
+export function testUsersFile (): string {
+  if (usersFile === undefined) {
+    usersFile = join(mkdtempSync(join(tmpdir(), 'token-auth-users-')), 'users.json')
+    writeFileSync(usersFile, JSON.stringify(Object.values(USERS)))
+  }
+  return usersFile
+}
+
+/** The environment a test app runs with: production's variables, test values. */
+export async function testEnv (store: StoreKind, overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  return {
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_SECRET,
+    USERS_FILE: testUsersFile(),
+    LOG_LEVEL: 'silent',
+    ...(store === 'redis' ? { REDIS_URL: await testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
+    ...overrides,
+  }
+}
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+export interface TestApp {
+  app: FastifyInstance
+  config: Config
+}
+
+/**
+ * Builds the app exactly as src/server.ts does (loadConfig + buildApp), closes it after the test
+ * and deletes the keys it wrote to Redis.
+ */
+export async function buildTestApp (t: Teardown, store: StoreKind, overrides: NodeJS.ProcessEnv = {}, logStream?: DestinationStream): Promise<TestApp> {
+  const config = loadConfig(await testEnv(store, overrides))
+  const app = await buildApp(config, logStream === undefined ? {} : { logStream })
+  t.teardown(async () => {
+    await app.close()
+    if (config.redisUrl !== undefined) await deleteKeysUnder(config.redisUrl, config.redisKeyPrefix)
+  })
+  await app.ready()
+  return { app, config }
+}

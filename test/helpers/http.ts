@@ -1,0 +1,41 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+
+export interface TokenBody {
+  access_token: string
+  token_type: string
+  expires_in: number
+  refresh_token?: string
+}
+
+export async function login (app: FastifyInstance, username: string, password: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url: '/auth/login', payload: { username, password }, headers })
+}
+
+/** Logs in and returns the token body; fails loudly if the login did not succeed. */
+export async function loginTokens (app: FastifyInstance, user: { username: string, password: string }): Promise<Required<TokenBody>> {
+  const response = await login(app, user.username, user.password)
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  return response.json()
+}
+
+export function refresh (app: FastifyInstance, refreshToken: string): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: refreshToken } })
+}
+
+export function bearer (token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` }
+}
+
+export function profile (app: FastifyInstance, headers: Record<string, string>): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'GET', url: '/api/profile', headers })
+}
+
+/** `name=value` of each Set-Cookie, and its attributes, keyed by cookie name. */
+export function setCookies (response: LightMyRequestResponse): Map<string, { value: string, attributes: Record<string, string | true> }> {
+  const cookies = new Map<string, { value: string, attributes: Record<string, string | true> }>()
+  for (const cookie of response.cookies as Array<Record<string, unknown>>) {
+    const { name, value, ...attributes } = cookie
+    cookies.set(String(name), { value: String(value), attributes: attributes as Record<string, string | true> })
+  }
+  return cookies
+}

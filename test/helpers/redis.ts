@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, Socket } from 'node:net'
+import { randomId } from '../../src/ids.js'
+import { Redis } from 'ioredis'
+
+/** Sends PING over a raw socket; true when Redis answers PONG within the timeout. */
+export function redisAnswers (host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket()
+    const done = (answer: boolean) => { socket.destroy(); resolve(answer) }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('error', () => done(false))
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
+    socket.connect(port, host, () => socket.write('PING\r\n'))
+  })
+}
+
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A redis-server of the test's own, on a free loopback port: it may be paused, stopped, restarted. */
+export class PrivateRedis {
+  readonly port: number
+  #process: ChildProcess | undefined
+
+  private constructor (port: number) {
+    this.port = port
+  }
+
+  get url (): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  static async start (): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort())
+    await redis.restart()
+    return redis
+  }
+
+  /** (Re)starts the server on the same port, empty: nothing is kept on disk. */
+  async restart (): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    const failed = new Promise<never>((_resolve, reject) => {
+      child.once('error', (err) => reject(new Error(`cannot start redis-server (${err.message}); install Redis (apt-get install redis-server) or set REDIS_URL`)))
+    })
+    this.#process = child
+    // Never outlive the test process, even when a test forgets to stop it.
+    child.unref()
+    process.once('exit', () => child.kill('SIGKILL'))
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if (await Promise.race([redisAnswers('127.0.0.1', this.port, 200), failed])) return
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    throw new Error(`redis-server on port ${this.port} did not answer`)
+  }
+
+  /** SIGSTOP: the socket stays open, nothing answers (a stalled Redis). */
+  pause (): void {
+    this.#process?.kill('SIGSTOP')
+  }
+
+  resume (): void {
+    this.#process?.kill('SIGCONT')
+  }
+
+  async stop (): Promise<void> {
+    const child = this.#process
+    if (child === undefined || child.exitCode !== null) return
+    this.#process = undefined
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    child.kill('SIGCONT')
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+let shared: Promise<string> | undefined
+let privateInstance: PrivateRedis | undefined
+
+/**
+ * The Redis the suite talks to: REDIS_URL when set; else the one on 127.0.0.1:6379 if it answers;
+ * else a private redis-server on a free port; else an error saying how to get one.
+ */
+export function testRedisUrl (): Promise<string> {
+  shared ??= (async () => {
+    if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') return process.env.REDIS_URL
+    if (await redisAnswers('127.0.0.1', 6379)) return 'redis://127.0.0.1:6379'
+    privateInstance = await PrivateRedis.start()
+    return privateInstance.url
+  })()
+  return shared
+}
+
+/** Stops the private instance testRedisUrl may have started (call from a test file's teardown). */
+export async function stopTestRedis (): Promise<void> {
+  await privateInstance?.stop()
+}
+
+/** A fresh key prefix: tests share a Redis, so each app gets its own namespace and cleans only it. */
+export function uniqueKeyPrefix (): string {
+  return `test:${randomId()}:auth:`
+}
+
+export async function withRedis<T> (url: string, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await redis.connect()
+  try {
+    return await use(redis)
+  } finally {
+    redis.disconnect()
+  }
+}
+
+export async function keysUnder (redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    keys.push(...batch)
+    cursor = next
+  } while (cursor !== '0')
+  return keys
+}
+
+/** Deletes what one test wrote, by prefix; never FLUSHes a Redis the test did not start. */
+export async function deleteKeysUnder (url: string, prefix: string): Promise<void> {
+  await withRedis(url, async (redis) => {
+    const keys = await keysUnder(redis, prefix)
+    if (keys.length > 0) await redis.del(...keys)
+  })
+}
