@@ -59,9 +59,10 @@ export class TokenService {
     if (user === null) throw new InvalidCredentialsError()
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
-    const expiresAt = this.#now() + this.#refreshTokenTtl * 1000
+    const now = this.#now()
+    const expiresAt = now + this.#refreshTokenTtl * 1000
     await this.#store.createSession({ userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt })
-    return { ...this.#issue(user, sessionId, refresh.token, expiresAt), user }
+    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user }
   }
 
   /**
@@ -84,7 +85,7 @@ export class TokenService {
       await this.#store.revokeSession({ userId: presented.userId, sessionId: presented.sessionId, accessTokenTtl: this.#accessTokenTtl })
       throw new InvalidRefreshTokenError()
     }
-    return { ...this.#issue(user, presented.sessionId, next.token, rotation.expiresAt), userId: user.id, sessionId: presented.sessionId }
+    return { ...this.#issue(user, presented.sessionId, next.token, rotation.expiresAt, this.#now()), userId: user.id, sessionId: presented.sessionId }
   }
 
   /**
@@ -127,13 +128,13 @@ export class TokenService {
     return claims
   }
 
-  #issue (user: StoredUser, sessionId: string, refreshToken: string, expiresAt: number): IssuedTokens {
+  #issue (user: StoredUser, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
     const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId() })
     return {
       accessToken,
       accessTokenTtl: this.#accessTokenTtl,
       refreshToken,
-      refreshTokenTtl: Math.max(1, Math.floor((expiresAt - this.#now()) / 1000)),
+      refreshTokenTtl: Math.max(1, Math.floor((expiresAt - now) / 1000)),
     }
   }
 
