@@ -61,7 +61,9 @@ export class RedisStore implements AuthStore {
     const redis = new Redis(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      // No auto-pipelining: it holds each batch until the previous one on the slot has answered,
+      // so a stall would stack command timeouts (0.5 s, 1 s, 1.5 s...) instead of failing each at 0.5 s.
+      enableAutoPipelining: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       commandTimeout: COMMAND_TIMEOUT_MS,

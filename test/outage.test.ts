@@ -1,0 +1,80 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import { USERS, buildTestApp } from './helpers/app.js'
+import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
+import { PrivateRedis } from './helpers/redis.js'
+
+/** The contract: with Redis gone or stalled, answer 503 JSON within one second. */
+const DEADLINE_MS = 1000
+
+async function timed (request: Promise<LightMyRequestResponse>): Promise<{ response: LightMyRequestResponse, ms: number }> {
+  const started = performance.now()
+  const response = await request
+  return { response, ms: performance.now() - started }
+}
+
+async function eventually (t: Test, what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return void t.pass(what)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.fail(`${what}: not within ${timeoutMs} ms`)
+}
+
+function expectFailClosed (t: Test, name: string, result: { response: LightMyRequestResponse, ms: number }) {
+  t.equal(result.response.statusCode, 503, `${name}: 503`)
+  t.match(result.response.headers['content-type'], /^application\/json/, `${name}: JSON`)
+  t.same(result.response.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The token store is unavailable; try again shortly', code: 'STORE_UNAVAILABLE' }, `${name}: body`)
+  t.ok(result.ms < DEADLINE_MS, `${name}: answered in ${Math.round(result.ms)} ms`)
+}
+
+/**
+ * Every store-backed route at once. Refresh and logout use their own session: a command that timed
+ * out may still run when a stalled Redis wakes up (the caller was told 503, not that nothing happened).
+ */
+async function failClosedEverywhere (t: Test, app: FastifyInstance, tokens: { access_token: string }, spare: { access_token: string, refresh_token: string }) {
+  const results = await Promise.all([
+    timed(profile(app, bearer(tokens.access_token))),
+    timed(app.inject({ url: '/api/admin', headers: bearer(tokens.access_token) })),
+    timed(login(app, USERS.alice.username, USERS.alice.password)),
+    timed(refresh(app, spare.refresh_token)),
+    timed(app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(spare.access_token) })),
+    timed(app.inject({ url: '/ready' })),
+  ])
+  const names = ['profile', 'admin', 'login', 'refresh', 'logout', 'ready']
+  results.forEach((result, i) => expectFailClosed(t, String(names[i]), result))
+  t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'liveness does not depend on Redis')
+}
+
+t.test('a stalled Redis (SIGSTOP): 503 within a second, then recovery on SIGCONT', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  const tokens = await loginTokens(app, USERS.alice)
+  const spare = await loginTokens(app, USERS.alice)
+
+  redis.pause()
+  await failClosedEverywhere(t, app, tokens, spare)
+  redis.resume()
+
+  await eventually(t, 'protected routes answer again', async () => (await profile(app, bearer(tokens.access_token))).statusCode === 200)
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200, 'refresh works again')
+  t.equal((await login(app, USERS.alice.username, USERS.alice.password)).statusCode, 200)
+})
+
+t.test('a Redis that went away: 503 at once, then recovery when it comes back (empty)', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  const tokens = await loginTokens(app, USERS.alice)
+
+  await redis.stop()
+  await failClosedEverywhere(t, app, tokens, tokens)
+  await redis.restart()
+
+  await eventually(t, 'login works again (users re-seeded into the empty Redis)', async () =>
+    (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200)
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'a valid access token is accepted again')
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 401, 'sessions were lost with the data: their refresh tokens fail closed')
+})
