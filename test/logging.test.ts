@@ -1,0 +1,54 @@
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { STORE_KINDS, TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
+import { bearer, login, loginTokens, setCookies } from './helpers/http.js'
+
+/** Collects every log line the app writes. */
+function logCapture () {
+  const lines: string[] = []
+  const stream = new Writable({
+    write (chunk, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean))
+      done()
+    },
+  })
+  return { stream, lines }
+}
+
+for (const store of STORE_KINDS) {
+  t.test(`${store} store: no token, cookie, password or secret reaches the log, at any level`, async (t) => {
+    const { stream, lines } = logCapture()
+    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'trace' }, stream)
+    const secrets: string[] = [USERS.alice.password, USERS.root.password, TEST_SECRET, '$argon2id$']
+
+    const body = await loginTokens(app, USERS.alice)
+    secrets.push(body.access_token, body.refresh_token)
+    const cookieLogin = await login(app, USERS.root.username, USERS.root.password, { 'x-auth-mode': 'cookie' })
+    const cookies = setCookies(cookieLogin)
+    const cookieAccess = String(cookies.get('access_token')?.value)
+    const cookieRefresh = String(cookies.get('refresh_token')?.value)
+    secrets.push(cookieAccess, cookieRefresh)
+
+    await app.inject({ url: '/api/profile', headers: bearer(body.access_token) })
+    await app.inject({ url: '/api/admin', headers: { cookie: `access_token=${cookieAccess}` } })
+    await app.inject({ url: '/api/admin', headers: bearer(body.access_token) })
+    const rotated = (await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: body.refresh_token } })).json()
+    secrets.push(rotated.access_token, rotated.refresh_token)
+    await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: body.refresh_token } }) // reuse
+    const cookieRefreshed = setCookies(await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: cookieRefresh } }))
+    secrets.push(String(cookieRefreshed.get('refresh_token')?.value), String(cookieRefreshed.get('access_token')?.value))
+    await login(app, USERS.alice.username, 'wrong-password-in-a-log?')
+    secrets.push('wrong-password-in-a-log?')
+    await app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': 'application/json' }, payload: `{"username":"alice","password":"${USERS.alice.password}"` })
+    await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'alice', password: 12345678901 } })
+    await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${rotated.access_token}`, cookie: `refresh_token=${cookieRefresh}` } })
+    await app.close()
+
+    t.ok(lines.length > 20, `the log was written (${lines.length} lines)`)
+    t.ok(lines.some(line => line.includes('"url":"/auth/login"')), 'requests are logged')
+    for (const secret of secrets) {
+      const leaks = lines.filter(line => line.includes(secret))
+      t.same(leaks, [], `never logged: ${secret.slice(0, 12)}…`)
+    }
+  })
+}

@@ -1,0 +1,173 @@
+import t, { type Test } from 'tap'
+import { randomId, sha256 } from '../src/ids.js'
+import { MemoryStore, RedisStore, type AuthStore } from '../src/store/index.js'
+import { deleteKeysUnder, keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+
+const ACCESS_TTL = 900
+const HOUR = 3_600_000
+
+async function memoryStore (t: Test): Promise<AuthStore> {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  return store
+}
+
+async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
+  const url = await testRedisUrl()
+  const store = await RedisStore.connect({ url, keyPrefix })
+  t.teardown(async () => {
+    await store.close()
+    await deleteKeysUnder(url, keyPrefix)
+  })
+  return store
+}
+
+function session (userId = randomId()) {
+  return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR }
+}
+
+const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
+  ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
+
+/** The same contract, for the embedded store and for Redis. */
+for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as const) {
+  t.test(`${kind} store contract`, async (t) => {
+    t.test('users: created once, an existing account is never overwritten', async (t) => {
+      const store = await open(t)
+      const user = { id: randomId(), username: 'u', email: null, roles: ['user'], passwordHash: 'h1' }
+      t.equal(await store.getUser(user.id), null)
+      t.equal(await store.createUserIfAbsent(user), true)
+      t.equal(await store.createUserIfAbsent({ ...user, passwordHash: 'h2', roles: ['admin'] }), false)
+      t.same(await store.getUser(user.id), user)
+      const withEmail = { ...user, id: randomId(), email: 'x@example.com' }
+      await store.createUserIfAbsent(withEmail)
+      t.same(await store.getUser(withEmail.id), withEmail)
+    })
+
+    t.test('rotation: live token rotates, a spent one revokes, anything else is invalid', async (t) => {
+      const store = await open(t)
+      const s = session()
+      await store.createSession(s)
+      t.same(await store.rotateRefreshToken(presented(s, sha256('forged')), sha256('x'), ACCESS_TTL), { outcome: 'invalid' })
+      const next = sha256(randomId())
+      t.same(await store.rotateRefreshToken(presented(s), next, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt })
+      const third = sha256(randomId())
+      t.same(await store.rotateRefreshToken(presented(s, next), third, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt })
+      t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), false)
+      t.same(await store.rotateRefreshToken(presented(s), sha256('y'), ACCESS_TTL), { outcome: 'reused' }, 'the first, spent token')
+      t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), true, 'the session is denied')
+      t.same(await store.rotateRefreshToken(presented(s, third), sha256('z'), ACCESS_TTL), { outcome: 'invalid' }, 'its live token is dead')
+      t.same(await store.rotateRefreshToken({ ...presented(s), sessionId: randomId() }, sha256('z'), ACCESS_TTL), { outcome: 'invalid' }, 'unknown session')
+    })
+
+    t.test('rotation is atomic: of 50 concurrent rotations of one token, one wins', async (t) => {
+      const store = await open(t)
+      const s = session()
+      await store.createSession(s)
+      const outcomes = await Promise.all(Array.from({ length: 50 }, () => store.rotateRefreshToken(presented(s), sha256(randomId()), ACCESS_TTL)))
+      t.equal(outcomes.filter(o => o.outcome === 'rotated').length, 1)
+      t.equal(outcomes.filter(o => o.outcome === 'reused').length, 1, 'the first loser sees reuse and revokes')
+      t.equal(outcomes.filter(o => o.outcome === 'invalid').length, 48, 'the rest find the session gone')
+    })
+
+    t.test('an expired session is invalid', async (t) => {
+      const store = await open(t)
+      const s = { ...session(), expiresAt: Date.now() + 300 }
+      await store.createSession(s)
+      await new Promise(resolve => setTimeout(resolve, 400))
+      t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' })
+    })
+
+    t.test('revocation by refresh token: live or spent tokens revoke, others do not', async (t) => {
+      const store = await open(t)
+      const s = session()
+      await store.createSession(s)
+      t.equal(await store.revokeSessionByRefreshToken(presented(s, sha256('nope')), ACCESS_TTL), false)
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false)
+      const next = sha256(randomId())
+      await store.rotateRefreshToken(presented(s), next, ACCESS_TTL)
+      t.equal(await store.revokeSessionByRefreshToken(presented(s), ACCESS_TTL), true, 'a spent token')
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
+      t.equal(await store.revokeSessionByRefreshToken(presented(s, next), ACCESS_TTL), false, 'nothing left to revoke')
+
+      const other = session()
+      await store.createSession(other)
+      t.equal(await store.revokeSessionByRefreshToken(presented(other), ACCESS_TTL), true, 'the live token')
+    })
+
+    t.test('revokeSession denies the session and the access token, for their TTLs only', async (t) => {
+      const store = await open(t)
+      const s = session()
+      await store.createSession(s)
+      await store.revokeSession({ userId: s.userId, sessionId: s.sessionId, accessTokenTtl: 1, accessToken: { tokenId: 'jti-1', ttl: 2 } })
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'other'), true, 'by sid')
+      t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), true, 'by jti')
+      t.equal(await store.isDenied(randomId(), s.sessionId, 'jti-1'), false, 'denials are per user')
+      t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' }, 'its refresh token is gone')
+      await new Promise(resolve => setTimeout(resolve, 1100))
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'other'), false, 'the sid denial expired with the access-token lifetime')
+      t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), true, 'the jti denial lives its own TTL')
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), false)
+    })
+
+    t.test('ping answers', async (t) => {
+      const store = await open(t)
+      await t.resolves(store.ping())
+    })
+  })
+}
+
+t.test('redis: every key is under the user hash tag, and every key but the account has a TTL no longer than what it guards', async (t) => {
+  const prefix = uniqueKeyPrefix()
+  const store = await redisStore(t, prefix)
+  const userId = randomId()
+  await store.createUserIfAbsent({ id: userId, username: 'k', email: null, roles: [], passwordHash: 'h' })
+  const live = session(userId)
+  await store.createSession(live)
+  await store.rotateRefreshToken(presented(live), sha256(randomId()), ACCESS_TTL) // → spent set
+  const revoked = session(userId)
+  await store.createSession(revoked)
+  await store.revokeSession({ userId, sessionId: revoked.sessionId, accessTokenTtl: ACCESS_TTL, accessToken: { tokenId: 'jti', ttl: 120 } })
+
+  await withRedis(await testRedisUrl(), async (redis) => {
+    const keys = (await keysUnder(redis, prefix)).sort()
+    const base = `${prefix}{user:${userId}}`
+    t.same(keys, [
+      `${base}:account`,
+      `${base}:deny:jti:jti`,
+      `${base}:deny:sid:${revoked.sessionId}`,
+      `${base}:session:${live.sessionId}`,
+      `${base}:spent:${live.sessionId}`,
+    ].sort())
+    t.equal(await redis.pttl(`${base}:account`), -1, 'accounts are permanent')
+    const hourLeft = live.expiresAt - Date.now()
+    for (const key of [`${base}:session:${live.sessionId}`, `${base}:spent:${live.sessionId}`]) {
+      const ttl = await redis.pttl(key)
+      t.ok(ttl > 0 && ttl <= hourLeft + 5, `${key}: expires with the session (${ttl} ms)`)
+    }
+    const sidTtl = await redis.ttl(`${base}:deny:sid:${revoked.sessionId}`)
+    t.ok(sidTtl > 0 && sidTtl <= ACCESS_TTL, `sid denial lives at most an access-token lifetime (${sidTtl} s)`)
+    const jtiTtl = await redis.ttl(`${base}:deny:jti:jti`)
+    t.ok(jtiTtl > 0 && jtiTtl <= 120, `jti denial lives at most the token's remaining life (${jtiTtl} s)`)
+    t.equal(await redis.hget(`${base}:session:${live.sessionId}`, 'refresh') === live.refreshHash, false, 'the live hash moved on')
+  })
+})
+
+t.test('memory: expired entries are swept, so memory stays bounded', async (t) => {
+  let now = 0
+  const store = new MemoryStore(() => now)
+  t.teardown(() => store.close())
+  for (let i = 0; i < 100; i++) {
+    const s = { userId: 'u', sessionId: `s${i}`, refreshHash: 'h', expiresAt: 10_000 }
+    await store.createSession(s)
+    if (i % 2 === 0) await store.revokeSession({ userId: 'u', sessionId: s.sessionId, accessTokenTtl: 5, accessToken: { tokenId: `j${i}`, ttl: 5 } })
+  }
+  t.same(store.size, { sessions: 50, denied: 100, users: 0 })
+  now = 6_000
+  store.sweep()
+  t.same(store.size, { sessions: 50, denied: 0, users: 0 }, 'denials past their TTL are gone')
+  now = 10_000
+  store.sweep()
+  t.same(store.size, { sessions: 0, denied: 0, users: 0 }, 'sessions past their expiry are gone')
+})
