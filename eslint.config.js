@@ -2,4 +2,10 @@ import neostandard from 'neostandard'
 
 export default [
   ...neostandard({ ts: true, ignores: ['dist/**', 'coverage/**', '.tap/**'] }),
+  {
+    rules: {
+      // TypeBox's idiom names a schema and its static type alike; tsc already rejects real redeclarations.
+      '@typescript-eslint/no-redeclare': 'off',
+    },
+  },
 ]

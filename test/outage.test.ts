@@ -16,7 +16,10 @@ async function timed (request: Promise<LightMyRequestResponse>): Promise<{ respo
 async function eventually (t: Test, what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    if (await check()) return void t.pass(what)
+    if (await check()) {
+      t.pass(what)
+      return
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   t.fail(`${what}: not within ${timeoutMs} ms`)
