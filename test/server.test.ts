@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import t from 'tap'
+import { TEST_SECRET, testUsersFile } from './helpers/app.js'
+import { freePort } from './helpers/redis.js'
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+const API_VARIABLES = /^(NODE_ENV|PORT|HOST|REDIS_URL|REDIS_KEY_PREFIX|JWT_\w+|ACCESS_TOKEN_TTL|REFRESH_TOKEN_TTL|USERS_FILE|CORS_ORIGINS|RATE_LIMIT_\w+|TRUST_PROXY|LOG_LEVEL)$/
+function withoutApiVariables (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !API_VARIABLES.test(name)))
+}
+
+const SERVER = 'dist/src/server.js'
+if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: npm test builds it first (npm run build)`)
+
+/** Runs the built server exactly as `npm start` and the Docker image do. */
+function startServer (env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, ['--enable-source-maps', SERVER], {
+    // The parent's environment (tap's coverage hooks ride on it) minus anything the API reads.
+    env: { ...withoutApiVariables(process.env), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => { stdout += chunk })
+  child.stderr.on('data', (chunk) => { stderr += chunk })
+  const exited = new Promise<Run>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })))
+  const listening = async () => {
+    const deadline = Date.now() + 20_000
+    while (!stdout.includes('Server listening') && Date.now() < deadline && child.exitCode === null) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+  return { child, exited, listening }
+}
+
+t.test('production refuses to start on unsafe settings, naming the variable', async (t) => {
+  const port = String(await freePort())
+  const cases: Array<[string, NodeJS.ProcessEnv, RegExp]> = [
+    ['no JWT_SECRET', { REDIS_URL: 'redis://127.0.0.1:6379' }, /JWT_SECRET is required in production/],
+    ['a short JWT_SECRET', { REDIS_URL: 'redis://127.0.0.1:6379', JWT_SECRET: 'too-short' }, /JWT_SECRET must be at least 32 bytes/],
+    ['no REDIS_URL', { JWT_SECRET: TEST_SECRET }, /REDIS_URL is required in production/],
+    ['a Redis that does not answer', { JWT_SECRET: TEST_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, /REDIS_URL: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer/],
+  ]
+  for (const [name, env, message] of cases) {
+    const run = await startServer({ NODE_ENV: 'production', PORT: port, USERS_FILE: testUsersFile(), ...env }).exited
+    t.equal(run.code, 1, `${name}: exit code 1`)
+    t.match(run.stderr, message, `${name}: says why`)
+    t.notMatch(run.stderr, /\n\s+at /, `${name}: no stack trace`)
+  }
+})
+
+t.test('the server starts, serves, and exits 0 on SIGTERM', async (t) => {
+  const port = await freePort()
+  const server = startServer({ NODE_ENV: 'development', PORT: String(port), JWT_SECRET: TEST_SECRET })
+  await server.listening()
+  const response = await fetch(`http://127.0.0.1:${port}/health`)
+  t.equal(response.status, 200)
+  const login = await fetch(`http://127.0.0.1:${port}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'demo', password: 'demo-password' }),
+  })
+  t.equal(login.status, 200, 'development seeds the demo users')
+  server.child.kill('SIGTERM')
+  const run = await server.exited
+  t.equal(run.code, 0)
+  t.match(run.stdout, /"demoUsers":\["demo \/ demo-password \(user\)","admin \/ admin-password \(user, admin\)"\]/, 'demo credentials are printed at start-up')
+  t.match(run.stdout, /embedded in-memory store/, 'the embedded store is announced')
+  t.match(run.stdout, /shutting down/)
+})
