@@ -33,15 +33,15 @@ function expectFailClosed (t: Test, name: string, result: { response: LightMyReq
 }
 
 /**
- * Every store-backed route at once. Refresh and logout use their own session: a command that timed
- * out may still run when a stalled Redis wakes up (the caller was told 503, not that nothing happened).
+ * Every store-backed route at once. Logout uses a session of its own: a logout that timed out may
+ * still run when a stalled Redis wakes up (the caller was told 503, not that nothing happened).
  */
-async function failClosedEverywhere (t: Test, app: FastifyInstance, tokens: { access_token: string }, spare: { access_token: string, refresh_token: string }) {
+async function failClosedEverywhere (t: Test, app: FastifyInstance, tokens: { access_token: string, refresh_token: string }, spare: { access_token: string }) {
   const results = await Promise.all([
     timed(profile(app, bearer(tokens.access_token))),
     timed(app.inject({ url: '/api/admin', headers: bearer(tokens.access_token) })),
     timed(login(app, USERS.alice.username, USERS.alice.password)),
-    timed(refresh(app, spare.refresh_token)),
+    timed(refresh(app, tokens.refresh_token)),
     timed(app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(spare.access_token) })),
     timed(app.inject({ url: '/ready' })),
   ])
@@ -52,7 +52,7 @@ async function failClosedEverywhere (t: Test, app: FastifyInstance, tokens: { ac
 
 t.test('a stalled Redis (SIGSTOP): 503 within a second, then recovery on SIGCONT', async (t) => {
   const redis = await PrivateRedis.start()
-  t.teardown(() => redis.stop())
+  t.teardown(() => redis.stop()) // teardowns run last-in first-out: the app's (which still talks to Redis) first
   const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
   const tokens = await loginTokens(app, USERS.alice)
   const spare = await loginTokens(app, USERS.alice)
@@ -62,13 +62,14 @@ t.test('a stalled Redis (SIGSTOP): 503 within a second, then recovery on SIGCONT
   redis.resume()
 
   await eventually(t, 'protected routes answer again', async () => (await profile(app, bearer(tokens.access_token))).statusCode === 200)
-  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200, 'refresh works again')
+  const retried = await refresh(app, tokens.refresh_token)
+  t.equal(retried.statusCode, 200, 'the refresh that got a 503 can be retried with the same token: the late rotation changed nothing')
   t.equal((await login(app, USERS.alice.username, USERS.alice.password)).statusCode, 200)
 })
 
 t.test('a Redis that went away: 503 at once, then recovery when it comes back (empty)', async (t) => {
   const redis = await PrivateRedis.start()
-  t.teardown(() => redis.stop())
+  t.teardown(() => redis.stop()) // teardowns run last-in first-out: the app's (which still talks to Redis) first
   const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
   const tokens = await loginTokens(app, USERS.alice)
 

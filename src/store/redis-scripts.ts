@@ -5,10 +5,15 @@
 
 /**
  * KEYS: session, spent, deniedSession
- * ARGV: presentedHash, nextHash, accessTokenTtl (s)
- * → {'rotated', expiresAtMs} | {'reused'} | {'invalid'}
+ * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms)
+ * → {'rotated', expiresAtMs} | {'reused'} | {'invalid'} | {'late'}
+ *
+ * 'late': the script ran after its caller gave up waiting (a stalled Redis waking up). It then changes
+ * nothing, so the client that was told 503 can retry with the same token instead of tripping reuse.
  */
 export const ROTATE_REFRESH_TOKEN = `
+local time = redis.call('TIME')
+if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[4]) then return {'late'} end
 local live = redis.call('HGET', KEYS[1], 'refresh')
 if not live then return {'invalid'} end
 if live == ARGV[1] then

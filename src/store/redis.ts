@@ -8,9 +8,12 @@ import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, Sessi
 const COMMAND_TIMEOUT_MS = 500
 const CONNECT_TIMEOUT_MS = 1000
 const STARTUP_TIMEOUT_MS = 3000
+/** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
+const DEADLINE_MARGIN_MS = 100
+const CLOCK_SYNC_INTERVAL_MS = 60_000
 
 interface ScriptCommands {
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, nextHash: string, accessTtl: number): Promise<[string, string?]>
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number): Promise<[string, string?]>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, accessTtl: number): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
@@ -43,6 +46,9 @@ export class RedisStore implements AuthStore {
   readonly #redis: ScriptedRedis
   readonly #prefix: string
   readonly #reconnectListeners: Array<() => void> = []
+  /** Redis clock minus ours, in ms: deadlines are written in Redis's time. */
+  #clockOffset = 0
+  readonly #clockSync: NodeJS.Timeout
 
   private constructor (redis: ScriptedRedis, prefix: string) {
     this.#redis = redis
@@ -51,7 +57,10 @@ export class RedisStore implements AuthStore {
     redis.on('ready', () => {
       if (connectedBefore) for (const listener of this.#reconnectListeners) listener()
       connectedBefore = true
+      this.#syncClock()
     })
+    this.#clockSync = setInterval(() => this.#syncClock(), CLOCK_SYNC_INTERVAL_MS)
+    this.#clockSync.unref()
     // Connection errors surface as rejected commands (→ 503); the event only needs a listener.
     redis.on('error', () => {})
   }
@@ -124,10 +133,12 @@ export class RedisStore implements AuthStore {
 
   async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
     const keys = this.#keys(presented.userId)
+    const deadline = Date.now() + this.#clockOffset + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS
     const [outcome, expiresAt] = await this.#run(() => this.#redis.rotateRefreshToken(
       keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId),
-      presented.presentedHash, nextHash, accessTokenTtl
+      presented.presentedHash, nextHash, accessTokenTtl, deadline
     ))
+    if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
     if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt) }
     return { outcome: outcome === 'reused' ? 'reused' : 'invalid' }
   }
@@ -167,11 +178,23 @@ export class RedisStore implements AuthStore {
   }
 
   async close (): Promise<void> {
+    clearInterval(this.#clockSync)
     try {
       await this.#redis.quit()
     } catch {
       this.#redis.disconnect()
     }
+  }
+
+  /** Estimates the Redis clock's offset from ours (midpoint of the round trip). */
+  #syncClock (): void {
+    const sent = Date.now()
+    this.#redis.time().then(([seconds, micros]) => {
+      const received = Date.now()
+      this.#clockOffset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sent + received) / 2
+    }, () => {
+      // Keep the last estimate; the next sync (or reconnect) tries again.
+    })
   }
 
   #keys (userId: string) {

@@ -76,6 +76,7 @@ export class PrivateRedis {
     if (child === undefined || child.exitCode !== null) return
     this.#process = undefined
     const exited = new Promise(resolve => child.once('exit', resolve))
+    child.ref() // unref'd at start; an unref'd child would let the process exit while we wait for it
     child.kill('SIGCONT')
     child.kill('SIGKILL')
     await exited
