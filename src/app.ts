@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { DestinationStream } from 'pino'
 import authenticatePlugin from '../plugins/authenticate.js'
 import configPlugin from '../plugins/config.js'
@@ -31,7 +31,14 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.
     ajv: { customOptions: { coerceTypes: false } },
+    // Errors Fastify raises before routing (a malformed URL, say) get our error shape too.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed request', code: error.code })
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // JSON only: a text/plain body is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)

@@ -69,7 +69,8 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   const data = Object.fromEntries(Object.entries(environment).filter(([, v]) => v !== ''))
   let env: Env
   try {
-    env = envSchema<Env>({ schema: EnvSchema, data })
+    // env: false — read only what we were given; env-schema would otherwise merge process.env underneath.
+    env = envSchema<Env>({ schema: EnvSchema, data, env: false })
   } catch (err) {
     throw new ConfigError(`invalid environment: ${(err as Error).message.replaceAll('env/', '')}`)
   }

@@ -13,7 +13,7 @@ const Role = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })
 const UserEntryBase = {
   username: Type.String({ minLength: 1, maxLength: USERNAME_MAX }),
   roles: Type.Array(Role, { maxItems: 32 }),
-  email: Type.Optional(Type.String({ maxLength: 254 })),
+  email: Type.Optional(Type.String({ maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' })),
 }
 /** One entry of USERS_FILE: a plaintext `password` (hashed at load) or an argon2id `passwordHash`. */
 const UserEntry = Type.Union([
@@ -37,11 +37,22 @@ export interface Profile {
 }
 
 export async function readUsersFile (path: string): Promise<UserEntry[]> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`USERS_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
   let data: unknown
   try {
-    data = JSON.parse(await readFile(path, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`USERS_FILE: cannot read ${path} as JSON (${(err as Error).message})`)
+    data = JSON.parse(text)
+  } catch {
+    // Not the parser's message: it quotes the text around the error, which may be a password.
+    throw new ConfigError(`USERS_FILE: ${path} is not valid JSON`)
+  }
+  if (Array.isArray(data)) {
+    const badHash = data.findIndex(entry => typeof entry?.passwordHash === 'string' && !PHC_ARGON2ID.test(entry.passwordHash))
+    if (badHash >= 0) throw new ConfigError(`USERS_FILE: ${path}: /${badHash}/passwordHash must be an argon2id PHC string ($argon2id$v=19$...)`)
   }
   if (!Value.Check(UsersFile, data)) {
     const [first] = Value.Errors(UsersFile, data)

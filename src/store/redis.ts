@@ -83,6 +83,9 @@ export class RedisStore implements AuthStore {
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 3, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     const store = new RedisStore(redis, options.keyPrefix)
+    // ioredis reports a failed first connect as "Connection is closed."; keep the real cause.
+    let cause: Error | undefined
+    redis.once('error', (err: Error) => { cause = err })
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
@@ -93,7 +96,8 @@ export class RedisStore implements AuthStore {
       ])
     } catch (err) {
       redis.disconnect()
-      throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(options.url)} does not answer (${(err as Error).message})`, { cause: err })
+      const reason = (cause ?? err as Error).message
+      throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(options.url)} does not answer (${reason})`, { cause: err })
     } finally {
       clearTimeout(timer)
     }
