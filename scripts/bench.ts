@@ -1,0 +1,66 @@
+/**
+ * `npm run bench`: throughput of the protected hot path (verify + denylist round trip) against a bare
+ * Fastify JSON route, each server in its own process, on a real Redis (REDIS_URL, default
+ * redis://127.0.0.1:6379). Goal: protected ≥ 0.55 × bare. Exits 1 when a goal is missed.
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import { randomId } from '../src/ids.js'
+
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const GOAL_RATIO = 0.55
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const keyPrefix = `bench:${randomId()}:auth:`
+
+async function startTarget (name: 'bare' | 'api') {
+  const child = spawn(process.execPath, ['dist/scripts/bench-target.js', name], {
+    env: { ...process.env, NODE_ENV: 'development', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
+  const { port } = JSON.parse(line) as { port: number }
+  return { url: `http://127.0.0.1:${port}`, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+}
+
+async function load (title: string, url: string, headers: Record<string, string> = {}) {
+  await autocannon({ url, headers, connections: CONNECTIONS, duration: 2 }) // warm-up: JIT, caches, connections
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION_S })
+  const bad = result.non2xx + result.errors + result.timeouts
+  if (bad > 0) throw new Error(`${title}: ${bad} requests failed (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`)
+  const row = { title, 'req/s': Math.round(result.requests.average), 'p50 ms': result.latency.p50, 'p99 ms': result.latency.p99 }
+  console.log(`${row.title.padEnd(44)} ${String(row['req/s']).padStart(8)} req/s   p50 ${row['p50 ms']} ms   p99 ${row['p99 ms']} ms`)
+  return row
+}
+
+const bare = await startTarget('bare')
+const bareRow = await load('bare Fastify JSON route', `${bare.url}/hello`)
+await bare.stop()
+
+const api = await startTarget('api')
+const login = await fetch(`${api.url}/auth/login`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ username: 'admin', password: 'admin-password' }),
+})
+const { access_token: token } = await login.json() as { access_token: string }
+const auth = { authorization: `Bearer ${token}` }
+const adminRow = await load('GET /api/admin (verify + denylist + role)', `${api.url}/api/admin`, auth)
+const profileRow = await load('GET /api/profile (… + account read)', `${api.url}/api/profile`, auth)
+await api.stop()
+
+const redis = new Redis(redisUrl)
+const keys = await redis.keys(`${keyPrefix}*`)
+if (keys.length > 0) await redis.del(...keys)
+redis.disconnect()
+
+const ratio = adminRow['req/s'] / bareRow['req/s']
+console.log(`\nprotected / bare = ${ratio.toFixed(2)} (goal ≥ ${GOAL_RATIO}); profile / bare = ${(profileRow['req/s'] / bareRow['req/s']).toFixed(2)}`)
+console.log(`${CONNECTIONS} connections, ${DURATION_S} s each, Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//')}`)
+if (ratio < GOAL_RATIO) {
+  console.error(`GOAL MISSED: protected route at ${ratio.toFixed(2)} of bare Fastify`)
+  process.exitCode = 1
+}
