@@ -26,6 +26,14 @@ function session (userId = randomId()) {
   return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR }
 }
 
+/** A session of an account that exists (rotation reads the account's roles). */
+async function userSession (store: AuthStore, overrides: Partial<ReturnType<typeof session>> = {}) {
+  const s = { ...session(), ...overrides }
+  await store.createUserIfAbsent({ id: s.userId, username: `user-${s.userId}`, email: null, roles: ['user', 'editor'], passwordHash: 'h' })
+  await store.createSession(s)
+  return s
+}
+
 const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
   ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
 
@@ -46,13 +54,12 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
 
     t.test('rotation: live token rotates, a spent one revokes, anything else is invalid', async (t) => {
       const store = await open(t)
-      const s = session()
-      await store.createSession(s)
+      const s = await userSession(store)
       t.same(await store.rotateRefreshToken(presented(s, sha256('forged')), sha256('x'), ACCESS_TTL), { outcome: 'invalid' })
       const next = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s), next, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt })
+      t.same(await store.rotateRefreshToken(presented(s), next, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
       const third = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s, next), third, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt })
+      t.same(await store.rotateRefreshToken(presented(s, next), third, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
       t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), false)
       t.same(await store.rotateRefreshToken(presented(s), sha256('y'), ACCESS_TTL), { outcome: 'reused' }, 'the first, spent token')
       t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), true, 'the session is denied')
@@ -60,10 +67,17 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.same(await store.rotateRefreshToken({ ...presented(s), sessionId: randomId() }, sha256('z'), ACCESS_TTL), { outcome: 'invalid' }, 'unknown session')
     })
 
-    t.test('rotation is atomic: of 50 concurrent rotations of one token, one wins', async (t) => {
+    t.test('a session whose account is gone cannot rotate, and is revoked', async (t) => {
       const store = await open(t)
       const s = session()
       await store.createSession(s)
+      t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' })
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
+    })
+
+    t.test('rotation is atomic: of 50 concurrent rotations of one token, one wins', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
       const outcomes = await Promise.all(Array.from({ length: 50 }, () => store.rotateRefreshToken(presented(s), sha256(randomId()), ACCESS_TTL)))
       t.equal(outcomes.filter(o => o.outcome === 'rotated').length, 1)
       t.equal(outcomes.filter(o => o.outcome === 'reused').length, 1, 'the first loser sees reuse and revokes')
@@ -72,16 +86,14 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
 
     t.test('an expired session is invalid', async (t) => {
       const store = await open(t)
-      const s = { ...session(), expiresAt: Date.now() + 300 }
-      await store.createSession(s)
+      const s = await userSession(store, { expiresAt: Date.now() + 300 })
       await new Promise(resolve => setTimeout(resolve, 400))
       t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' })
     })
 
     t.test('revocation by refresh token: live or spent tokens revoke, others do not', async (t) => {
       const store = await open(t)
-      const s = session()
-      await store.createSession(s)
+      const s = await userSession(store)
       t.equal(await store.revokeSessionByRefreshToken(presented(s, sha256('nope')), ACCESS_TTL), false)
       t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false)
       const next = sha256(randomId())

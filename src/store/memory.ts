@@ -52,9 +52,14 @@ export class MemoryStore implements AuthStore {
     const session = this.#liveSession(key)
     if (session === undefined) return { outcome: 'invalid' }
     if (session.refreshHash === presented.presentedHash) {
+      const user = this.#users.get(presented.userId)
+      if (user === undefined) {
+        this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
+        return { outcome: 'invalid' }
+      }
       session.spent.add(session.refreshHash)
       session.refreshHash = nextHash
-      return { outcome: 'rotated', expiresAt: session.expiresAt }
+      return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles] }
     }
     if (session.spent.has(presented.presentedHash)) {
       this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)

@@ -4,9 +4,13 @@
  */
 
 /**
- * KEYS: session, spent, deniedSession
+ * KEYS: session, spent, deniedSession, account
  * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms)
- * → {'rotated', expiresAtMs} | {'reused'} | {'invalid'} | {'late'}
+ * → {'rotated', expiresAtMs, rolesJson} | {'reused'} | {'invalid'} | {'late'}
+ *
+ * The account's roles come back with the rotation, so the new access token needs no second round
+ * trip (a failure between the two could spend a token whose caller then hears 503). A session whose
+ * account is gone is revoked.
  *
  * 'late': the script ran after its caller gave up waiting (a stalled Redis waking up). It then changes
  * nothing, so the client that was told 503 can retry with the same token instead of tripping reuse.
@@ -17,11 +21,17 @@ if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(AR
 local live = redis.call('HGET', KEYS[1], 'refresh')
 if not live then return {'invalid'} end
 if live == ARGV[1] then
+  local roles = redis.call('HGET', KEYS[4], 'roles')
+  if not roles then
+    redis.call('DEL', KEYS[1], KEYS[2])
+    redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+    return {'invalid'}
+  end
   local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
   redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
   redis.call('SADD', KEYS[2], ARGV[1])
   redis.call('PEXPIREAT', KEYS[2], expiresAt)
-  return {'rotated', expiresAt}
+  return {'rotated', expiresAt, roles}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   redis.call('DEL', KEYS[1], KEYS[2])

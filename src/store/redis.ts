@@ -13,7 +13,7 @@ const DEADLINE_MARGIN_MS = 100
 const CLOCK_SYNC_INTERVAL_MS = 60_000
 
 interface ScriptCommands {
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number): Promise<[string, string?]>
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number): Promise<[string, string?, string?]>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, accessTtl: number): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
@@ -22,6 +22,23 @@ type ScriptedRedis = Redis & ScriptCommands
 export interface RedisStoreOptions {
   url: string
   keyPrefix: string
+}
+
+/**
+ * Roles as stored (a JSON array of strings). A record that is not one fails closed: the store is
+ * answering nonsense, which is a 503, never a guess.
+ */
+function parseRoles (stored: string | undefined): string[] {
+  let roles: unknown
+  try {
+    roles = JSON.parse(stored ?? '')
+  } catch {
+    roles = undefined
+  }
+  if (!Array.isArray(roles) || !roles.every(role => typeof role === 'string')) {
+    throw new StoreUnavailableError(new Error('an account record has malformed roles'))
+  }
+  return roles
 }
 
 /** REDIS_URL without its credentials, for messages and logs. */
@@ -79,7 +96,7 @@ export class RedisStore implements AuthStore {
       connectTimeout: CONNECT_TIMEOUT_MS,
       retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
     }) as ScriptedRedis
-    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 3, lua: ROTATE_REFRESH_TOKEN })
+    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 4, lua: ROTATE_REFRESH_TOKEN })
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 3, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     const store = new RedisStore(redis, options.keyPrefix)
@@ -111,7 +128,7 @@ export class RedisStore implements AuthStore {
       id: fields.id,
       username: fields.username ?? '',
       email: fields.email === undefined || fields.email === '' ? null : fields.email,
-      roles: JSON.parse(fields.roles ?? '[]') as string[],
+      roles: parseRoles(fields.roles),
       passwordHash: fields.passwordHash ?? '',
     }
   }
@@ -138,12 +155,12 @@ export class RedisStore implements AuthStore {
   async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
     const keys = this.#keys(presented.userId)
     const deadline = Date.now() + this.#clockOffset + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS
-    const [outcome, expiresAt] = await this.#run(() => this.#redis.rotateRefreshToken(
-      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId),
+    const [outcome, expiresAt, roles] = await this.#run(() => this.#redis.rotateRefreshToken(
+      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.account,
       presented.presentedHash, nextHash, accessTokenTtl, deadline
     ))
     if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
-    if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt) }
+    if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles) }
     return { outcome: outcome === 'reused' ? 'reused' : 'invalid' }
   }
 

@@ -23,10 +23,11 @@ export interface RefreshPresentation {
 }
 
 export type RotationOutcome =
-  | { outcome: 'rotated', expiresAt: number }
+  /** `roles`: the account's roles now, for the new access token */
+  | { outcome: 'rotated', expiresAt: number, roles: string[] }
   /** the token was already spent: the whole session has been revoked */
   | { outcome: 'reused' }
-  /** unknown, expired or revoked session, or a token that was never issued */
+  /** unknown, expired or revoked session, a token that was never issued, or an account that is gone */
   | { outcome: 'invalid' }
 
 export interface SessionRevocation {
@@ -53,7 +54,8 @@ export interface AuthStore {
   createSession (session: NewSession): Promise<void>
   /**
    * Spends the presented refresh token and stores `nextHash` as the session's live token, in one
-   * atomic step. A token already spent revokes the session (reuse detection).
+   * atomic step, reading the account's roles in the same step. A token already spent revokes the
+   * session (reuse detection); so does a live token whose account no longer exists.
    */
   rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome>
   /** Revokes the session if the presented token is its live or one of its spent tokens. */

@@ -79,12 +79,8 @@ export class TokenService {
       this.#accessTokenTtl
     )
     if (rotation.outcome !== 'rotated') throw new InvalidRefreshTokenError(rotation.outcome, presented.sessionId)
-    // Roles come from the account now, so a changed or removed account takes effect at refresh.
-    const user = await this.#store.getUser(presented.userId)
-    if (user === null) {
-      await this.#store.revokeSession({ userId: presented.userId, sessionId: presented.sessionId, accessTokenTtl: this.#accessTokenTtl })
-      throw new InvalidRefreshTokenError()
-    }
+    // Roles are the account's as of this rotation, so a changed account takes effect at refresh.
+    const user = { id: presented.userId, roles: rotation.roles }
     return { ...this.#issue(user, presented.sessionId, next.token, rotation.expiresAt, this.#now()), userId: user.id, sessionId: presented.sessionId }
   }
 
@@ -128,7 +124,7 @@ export class TokenService {
     return claims
   }
 
-  #issue (user: StoredUser, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
+  #issue (user: Pick<StoredUser, 'id' | 'roles'>, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
     const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId() })
     return {
       accessToken,
