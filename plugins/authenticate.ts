@@ -50,6 +50,8 @@ export default fp(async function authenticate (fastify) {
 
   function requireRole (role: string): preHandlerAsyncHookHandler {
     return async function (request) {
+      // Used without `authenticate` before it, there is no user: refuse, never crash or let through.
+      if (request.user === null) throw new InvalidAccessTokenError('Authentication required', false)
       if (!request.user.roles.includes(role)) throw new InsufficientRoleError(role)
     }
   }

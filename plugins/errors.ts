@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { InsufficientRoleError, InvalidAccessTokenError, StoreUnavailableError } from '../src/errors.js'
+import { InsufficientRoleError, InvalidAccessTokenError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
 
 /** RFC 6750 challenge; the description is ours, never client input. */
 function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError): string {
@@ -22,8 +22,12 @@ export default fp(async function errors (fastify) {
     if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError) {
       reply.header('www-authenticate', bearerChallenge(error))
     }
+    if (error instanceof InvalidRefreshTokenError && error.reason === 'reused') {
+      request.log.warn({ event: 'refresh_token_reused', sessionId: error.sessionId }, 'a spent refresh token came back: its session is revoked')
+    }
     if (error instanceof StoreUnavailableError) {
-      request.log.warn({ err: error.cause }, 'token store unavailable')
+      // The reason only: ioredis errors carry the command and its arguments (keys, token hashes).
+      request.log.warn({ reason: error.cause instanceof Error ? error.cause.message : String(error.cause) }, 'token store unavailable')
       reply.header('retry-after', '1')
     } else if (statusCode >= 500) {
       request.log.error({ err: error }, 'unhandled error')

@@ -27,5 +27,5 @@ export default fp(async function jwt (fastify) {
   fastify.decorate('accessTokens', accessTokenCodec({
     sign: (payload) => fastify.jwt.sign(payload),
     verify: (token) => fastify.jwt.verify(token),
-  }))
+  }, fastify.config.accessTokenTtl))
 }, { name: 'jwt', dependencies: ['config'] })

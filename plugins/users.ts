@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { dummyPasswordHash } from '../src/passwords.js'
 import { DEMO_USERS, UserDirectory, readUsersFile, type UserEntry } from '../src/users.js'
 
 declare module 'fastify' {
@@ -26,11 +27,13 @@ export default fp(async function users (fastify) {
   }
   const created = await directory.seed(entries)
   fastify.log.info({ created: created.length, total: entries.length }, 'users loaded')
+  // Made now, not at the first unknown-user login, which would otherwise take twice as long.
+  await dummyPasswordHash()
 
   store.onReconnect(() => {
-    directory.seed(entries).then(
+    directory.reseed().then(
       (recreated) => { if (recreated.length > 0) fastify.log.warn({ recreated }, 'users recreated after the store came back empty') },
-      (err: unknown) => fastify.log.error({ err }, 'could not re-seed users after reconnecting')
+      (err: Error) => fastify.log.error({ reason: err.message }, 'could not re-seed users after reconnecting; logins retry it')
     )
   })
 }, { name: 'users', dependencies: ['config', 'store'] })

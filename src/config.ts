@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 
@@ -50,7 +51,7 @@ export interface Config {
   accessTokenTtl: number
   refreshTokenTtl: number
   usersFile: string | undefined
-  /** development without USERS_FILE seeds demo users */
+  /** development (only) without USERS_FILE seeds demo users */
   seedDemoUsers: boolean
   corsOrigins: string[]
   rateLimit: { max: number, loginMax: number, refreshMax: number }
@@ -105,12 +106,32 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     accessTokenTtl: env.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
     usersFile: env.USERS_FILE,
-    seedDemoUsers: !isProduction && env.USERS_FILE === undefined,
+    seedDemoUsers: env.NODE_ENV === 'development' && env.USERS_FILE === undefined,
     corsOrigins: splitList(env.CORS_ORIGINS),
     rateLimit: { max: env.RATE_LIMIT_MAX, loginMax: env.RATE_LIMIT_LOGIN_MAX, refreshMax: env.RATE_LIMIT_REFRESH_MAX },
-    trustProxy: splitList(env.TRUST_PROXY ?? ''),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
     logLevel: env.LOG_LEVEL,
   }
+}
+
+/** proxy-addr's names for the private ranges, which an allow-list may use too */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * TRUST_PROXY is an allow-list of proxy addresses: IPs, CIDRs or proxy-addr's range names. Never a
+ * hop count and never `true`: those would trust whatever X-Forwarded-For a client sends.
+ */
+function parseTrustProxy (value: string): string[] {
+  const entries = splitList(value)
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/')
+    const version = isIP(address)
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 6 ? 128 : 32))
+    if (!NAMED_RANGES.has(entry) && (version === 0 || !prefixOk || extra !== undefined)) {
+      throw new ConfigError(`TRUST_PROXY: '${entry}' is not an IP address or CIDR range (a comma-separated allow-list of proxies; never a hop count or 'true')`)
+    }
+  }
+  return entries
 }
 
 function splitList (value: string): string[] {

@@ -9,7 +9,13 @@ export const ARGON2_OPTIONS: Options = {
   parallelism: 1,
 }
 
-export const PHC_ARGON2ID = /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/
+/**
+ * A PHC string of argon2id with exactly these parameters. Others are refused: weaker ones are weaker,
+ * and any other cost would make that user's failed logins time differently from the dummy hash's.
+ */
+export const PHC_ARGON2ID = new RegExp(
+  `^\\$argon2id\\$v=19\\$m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPTIONS.timeCost},p=${ARGON2_OPTIONS.parallelism}\\$[A-Za-z0-9+/]+\\$[A-Za-z0-9+/]+$`
+)
 
 export function hashPassword (password: string): Promise<string> {
   return hash(password, ARGON2_OPTIONS)

@@ -52,7 +52,7 @@ export async function readUsersFile (path: string): Promise<UserEntry[]> {
   }
   if (Array.isArray(data)) {
     const badHash = data.findIndex(entry => typeof entry?.passwordHash === 'string' && !PHC_ARGON2ID.test(entry.passwordHash))
-    if (badHash >= 0) throw new ConfigError(`USERS_FILE: ${path}: /${badHash}/passwordHash must be an argon2id PHC string ($argon2id$v=19$...)`)
+    if (badHash >= 0) throw new ConfigError(`USERS_FILE: ${path}: /${badHash}/passwordHash must be an argon2id PHC string with m=19456,t=2,p=1 ($argon2id$v=19$m=19456,t=2,p=1$...)`)
   }
   if (!Value.Check(UsersFile, data)) {
     const [first] = Value.Errors(UsersFile, data)
@@ -69,6 +69,10 @@ export async function readUsersFile (path: string): Promise<UserEntry[]> {
 /** Users and their passwords, over the store. */
 export class UserDirectory {
   readonly #store: AuthStore
+  /** the configured users (USERS_FILE or demo), seeded at start-up and again after store outages */
+  #entries: UserEntry[] = []
+  /** the last seeding; logins wait for it, and retry it if it failed */
+  #seeded: Promise<string[]> = Promise.resolve([])
 
   constructor (store: AuthStore) {
     this.#store = store
@@ -79,6 +83,7 @@ export class UserDirectory {
    * so both failures cost one store read and one argon2 verification.
    */
   async authenticate (username: string, password: string): Promise<StoredUser | null> {
+    await this.#whenSeeded()
     const user = await this.#store.getUser(userIdFor(username))
     const matches = await verifyPassword(user?.passwordHash ?? await dummyPasswordHash(), password)
     return user !== null && matches && user.username === username ? user : null
@@ -90,10 +95,37 @@ export class UserDirectory {
     return { id: user.id, username: user.username, email: user.email, roles: user.roles }
   }
 
-  /** Creates the users that do not exist yet; existing ones keep their password and roles. */
+  /**
+   * Creates the configured users that do not exist yet (existing ones keep their password and roles)
+   * and remembers them for reseed(). Resolves with the usernames it created.
+   */
   async seed (entries: UserEntry[]): Promise<string[]> {
+    this.#entries = entries
+    this.#seeded = this.#createMissing()
+    return this.#seeded
+  }
+
+  /**
+   * Seeds again, after the store came back from an outage (a Redis without persistence comes back
+   * empty). Until it succeeds logins wait for it; if it fails, the next login retries it and answers
+   * 503 while it keeps failing, never a 401 for a user who merely is not there yet.
+   */
+  reseed (): Promise<string[]> {
+    this.#seeded = this.#createMissing()
+    return this.#seeded
+  }
+
+  async #whenSeeded (): Promise<void> {
+    try {
+      await this.#seeded
+    } catch {
+      await this.reseed()
+    }
+  }
+
+  async #createMissing (): Promise<string[]> {
     const created: string[] = []
-    for (const entry of entries) {
+    for (const entry of this.#entries) {
       const id = userIdFor(entry.username)
       if (await this.#store.getUser(id) !== null) continue
       const passwordHash = 'passwordHash' in entry ? entry.passwordHash : await hashPassword(entry.password)

@@ -96,9 +96,9 @@ t.test('given values are parsed and used', async (t) => {
   t.equal(config.seedDemoUsers, false, 'USERS_FILE replaces the demo users')
 })
 
-t.test('demo users: only outside production, only without USERS_FILE', async (t) => {
+t.test('demo users: in development only, only without USERS_FILE', async (t) => {
   t.equal(loadConfig({ NODE_ENV: 'development' }).seedDemoUsers, true, 'development')
-  t.equal(loadConfig({ NODE_ENV: 'test' }).seedDemoUsers, true, 'test')
+  t.equal(loadConfig({ NODE_ENV: 'test' }).seedDemoUsers, false, 'test')
   t.equal(loadConfig({ NODE_ENV: 'development', USERS_FILE: '/x.json' }).seedDemoUsers, false, 'development with USERS_FILE')
   t.equal(loadConfig(PRODUCTION).seedDemoUsers, false, 'production')
   t.equal(loadConfig({ ...PRODUCTION, USERS_FILE: '/x.json' }).seedDemoUsers, false, 'production with USERS_FILE')
@@ -214,6 +214,14 @@ t.test('CORS_ORIGINS and TRUST_PROXY are comma-separated lists, trimmed', async 
   t.same(config.trustProxy, ['10.0.0.0/8', '192.168.1.1/32'], 'TRUST_PROXY: trimmed, empty items dropped')
   t.same(loadConfig({ CORS_ORIGINS: 'https://one.example' }).corsOrigins, ['https://one.example'], 'a single origin')
   t.same(loadConfig({ CORS_ORIGINS: ' , ' }).corsOrigins, [], 'only separators: no origins')
+})
+
+t.test('TRUST_PROXY is an allow-list of addresses, never a hop count or true', async (t) => {
+  t.same(loadConfig({ TRUST_PROXY: '127.0.0.1,::1,10.0.0.0/8,fd00::/8,loopback' }).trustProxy,
+    ['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback'])
+  for (const value of ['1', '2', 'true', '*', '10.0.0.0/33', '10.0.0.0/8/1', 'proxy.example.com', '::1/129']) {
+    refused(t, { TRUST_PROXY: value }, 'TRUST_PROXY', value)
+  }
 })
 
 t.test('buildApp refuses a REDIS_URL that does not answer, quickly, without its password', async (t) => {

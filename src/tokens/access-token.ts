@@ -71,7 +71,14 @@ export function accessTokenJwtOptions (config: Pick<Config, 'jwt' | 'accessToken
   }
 }
 
-export function accessTokenCodec (jwt: JwtFunctions): AccessTokenCodec {
+/** Tolerated clock skew between instances for `iat`, in seconds. */
+const IAT_SKEW_SECONDS = 30
+
+/**
+ * `lifetime`: the access-token TTL. A token claiming a longer life, or issued in the future, was not
+ * made by this service (or was made with a leaked key): it is refused however well it is signed.
+ */
+export function accessTokenCodec (jwt: JwtFunctions, lifetime: number, now: () => number = Date.now): AccessTokenCodec {
   return {
     sign: (payload) => jwt.sign(payload),
     verify (token) {
@@ -84,6 +91,9 @@ export function accessTokenCodec (jwt: JwtFunctions): AccessTokenCodec {
         throw new InvalidAccessTokenError(expired ? 'The access token has expired' : 'The access token is invalid')
       }
       if (!hasAccessClaimShapes(claims)) throw new InvalidAccessTokenError('The access token is invalid')
+      if (claims.exp - claims.iat > lifetime || claims.iat > now() / 1000 + IAT_SKEW_SECONDS) {
+        throw new InvalidAccessTokenError('The access token is invalid')
+      }
       return claims
     },
   }
@@ -93,5 +103,6 @@ export function accessTokenCodec (jwt: JwtFunctions): AccessTokenCodec {
 function hasAccessClaimShapes (claims: unknown): claims is AccessTokenClaims {
   const c = claims as Partial<AccessTokenClaims>
   return typeof c.sub === 'string' && typeof c.sid === 'string' && typeof c.jti === 'string' &&
+    typeof c.iat === 'number' && typeof c.exp === 'number' &&
     Array.isArray(c.roles) && c.roles.every(role => typeof role === 'string')
 }

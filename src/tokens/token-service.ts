@@ -89,6 +89,9 @@ export class TokenService {
    * Silently does nothing for tokens that are invalid: callers must not learn which were valid.
    */
   async logout (request: LogoutRequest): Promise<{ sessionIds: string[] }> {
+    // The store is consulted whatever the tokens are, so an outage answers 503 for garbage too:
+    // a fast 204 for invalid tokens next to a 503 for valid ones would tell them apart.
+    await this.#store.ping()
     const ended: string[] = []
     const claims = request.accessToken === undefined ? null : this.#claimsOrNull(request.accessToken)
     if (claims !== null) {
