@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { presentedAccessToken } from '../plugins/authenticate.js'
 import { REFRESH_COOKIE } from '../plugins/cookies.js'
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
-import { errorResponses } from '../schemas/common.js'
+import { NoContent, errorResponses } from '../schemas/common.js'
 import type { IssuedTokens } from '../src/tokens/token-service.js'
 
 type Transport = 'body' | 'cookie'
@@ -64,7 +64,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
     preValidation: bodyMayBeAbsent,
     schema: {
       body: RefreshTokenBody,
-      response: { 204: { type: 'null', description: 'Logged out (whether or not the tokens were valid)' }, ...errorResponses(400, 413, 415, 503) },
+      response: { 204: NoContent, ...errorResponses(400, 413, 415, 503) },
     },
   }, async function (request, reply) {
     await tokens.logout({

@@ -1,4 +1,4 @@
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 
 export const Profile = Type.Object({
   id: Type.String(),
@@ -6,6 +6,7 @@ export const Profile = Type.Object({
   email: Type.Union([Type.String(), Type.Null()]),
   roles: Type.Array(Type.String()),
 })
+export type Profile = Static<typeof Profile>
 
 export const AdminResponse = Type.Object({
   message: Type.String(),

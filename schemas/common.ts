@@ -13,3 +13,6 @@ export type ErrorResponse = Static<typeof ErrorResponse>
 export function errorResponses (...codes: number[]): Record<number, typeof ErrorResponse> {
   return Object.fromEntries(codes.map(code => [code, ErrorResponse]))
 }
+
+/** An empty 204 answer. */
+export const NoContent = Type.Null({ description: 'No content' })

@@ -4,6 +4,7 @@ import { Value } from 'typebox/value'
 import { ConfigError } from './config.js'
 import { userIdFor } from './ids.js'
 import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
+import type { Profile } from '../schemas/api.js'
 import type { AuthStore, StoredUser } from './store/index.js'
 
 export const USERNAME_MAX = 128
@@ -28,13 +29,6 @@ export const DEMO_USERS: UserEntry[] = [
   { username: 'demo', password: 'demo-password', roles: ['user'], email: 'demo@example.com' },
   { username: 'admin', password: 'admin-password', roles: ['user', 'admin'], email: 'admin@example.com' },
 ]
-
-export interface Profile {
-  id: string
-  username: string
-  email: string | null
-  roles: string[]
-}
 
 export async function readUsersFile (path: string): Promise<UserEntry[]> {
   let text: string

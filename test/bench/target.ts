@@ -1,10 +1,10 @@
 /**
- * A server for scripts/bench.ts to load, in its own process: `bare` is a plain Fastify JSON route
+ * A server for test/bench/bench.ts to load, in its own process: `bare` is a plain Fastify JSON route
  * (the yardstick), `api` is this API as production builds it.
  */
 import Fastify from 'fastify'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
 
 const target = process.argv[2]
 const app = target === 'bare'

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { randomId } from '../src/ids.js'
+import { randomId } from '../../src/ids.js'
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -17,7 +17,7 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const keyPrefix = `bench:${randomId()}:auth:`
 
 async function startTarget (name: 'bare' | 'api') {
-  const child = spawn(process.execPath, ['dist/scripts/bench-target.js', name], {
+  const child = spawn(process.execPath, ['dist/test/bench/target.js', name], {
     env: { ...process.env, NODE_ENV: 'development', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
