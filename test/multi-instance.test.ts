@@ -34,6 +34,7 @@ t.test('concurrent refreshes spread over both instances: exactly one wins', asyn
   for (let round = 0; round < 10; round++) {
     const tokens = await loginTokens(a, USERS.alice)
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => refresh(i % 2 === 0 ? a : b, tokens.refresh_token)))
-    t.equal(responses.filter(r => r.statusCode === 200).length, 1, `round ${round}`)
+    t.equal(responses.filter(r => r.statusCode === 200).length, 1, `round ${round}: one winner`)
+    t.equal(responses.filter(r => r.statusCode === 401).length, 19, `round ${round}: the others get 401`)
   }
 })

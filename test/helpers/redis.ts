@@ -46,8 +46,8 @@ export class PrivateRedis {
   }
 
   /** (Re)starts the server on the same port, empty: nothing is kept on disk. */
-  async restart (): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  async restart (...extraArgs: string[]): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' })
     const failed = new Promise<never>((_resolve, reject) => {
       child.once('error', (err) => reject(new Error(`cannot start redis-server (${err.message}); install Redis (apt-get install redis-server) or set REDIS_URL`)))
     })
