@@ -1,0 +1,94 @@
+import t from 'tap'
+import { sha256, userIdFor } from '../src/ids.js'
+import { USERS, buildTestApp } from './helpers/app.js'
+import { bearer, loginTokens, profile, refresh } from './helpers/http.js'
+import { PrivateRedis, keysUnder, withRedis } from './helpers/redis.js'
+
+/** What Redis holds after real requests: keys, TTLs, hash tags, and never a token in clear. */
+t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
+  const { app, config } = await buildTestApp(t, 'redis')
+  const issued: string[] = []
+  const keep = <T extends { access_token: string, refresh_token?: string }>(tokens: T): T => {
+    issued.push(tokens.access_token, ...(tokens.refresh_token === undefined ? [] : [tokens.refresh_token]))
+    return tokens
+  }
+
+  const live = keep(await loginTokens(app, USERS.alice))
+  const rotated = keep((await refresh(app, live.refresh_token)).json())
+  const reused = keep(await loginTokens(app, USERS.alice))
+  keep((await refresh(app, reused.refresh_token)).json())
+  t.equal((await refresh(app, reused.refresh_token)).statusCode, 401, 'reuse: revoked by the rotation script')
+  const byRefresh = keep(await loginTokens(app, USERS.alice))
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: byRefresh.refresh_token } })
+  const byAccess = keep(await loginTokens(app, USERS.alice))
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(byAccess.access_token) })
+
+  const userId = live.refresh_token.split('.')[0]
+  const sid = (token: { refresh_token: string }) => token.refresh_token.split('.')[1]
+  const jti = (token: { access_token: string }) => JSON.parse(Buffer.from(String(token.access_token.split('.')[1]), 'base64url').toString()).jti
+  const base = `${config.redisKeyPrefix}{user:${userId}}`
+
+  await withRedis(String(config.redisUrl), async (redis) => {
+    const keys = (await keysUnder(redis, config.redisKeyPrefix)).sort()
+    const expected = [
+      `${base}:account`,
+      `${base}:session:${sid(live)}`,
+      `${base}:spent:${sid(live)}`,
+      `${base}:deny:sid:${sid(reused)}`,
+      `${base}:deny:sid:${sid(byRefresh)}`,
+      `${base}:deny:sid:${sid(byAccess)}`,
+      `${base}:deny:jti:${jti(byAccess)}`,
+      `${config.redisKeyPrefix}{user:${userIdFor(USERS.root.username)}}:account`,
+    ].sort()
+    t.same(keys, expected, "alice's keys, all under her hash tag (and root's account); revoked sessions left only denials")
+
+    t.same(await redis.hgetall(`${base}:session:${sid(live)}`), {
+      refresh: sha256(rotated.refresh_token),
+      expiresAt: (await redis.hget(`${base}:session:${sid(live)}`, 'expiresAt')) ?? 'missing',
+    }, 'the live session holds the SHA-256 of its newest refresh token, and its expiry')
+    t.same(await redis.smembers(`${base}:spent:${sid(live)}`), [sha256(live.refresh_token)], 'spent tokens: hashes only')
+
+    t.equal(await redis.pttl(`${base}:account`), -1, 'the account alone is permanent (docs/decisions.md)')
+    for (const key of keys.filter(k => k.includes(':session:') || k.includes(':spent:'))) {
+      const ttl = await redis.ttl(key)
+      t.ok(ttl > 0 && ttl <= config.refreshTokenTtl, `${key.slice(base.length)}: expires with the session (${ttl} s)`)
+    }
+    for (const key of keys.filter(k => k.includes(':deny:'))) {
+      const ttl = await redis.ttl(key)
+      t.ok(ttl > 0 && ttl <= config.accessTokenTtl, `${key.slice(base.length)}: lives no longer than an access token (${ttl} s)`)
+    }
+
+    const everything = [...keys, ...(await Promise.all(keys.map(async (key) => JSON.stringify(await dump(redis, key)))))].join('\n')
+    for (const token of issued) {
+      const secret = token.split('.').at(-1) ?? token
+      t.notOk(everything.includes(secret), `no issued token (…${secret.slice(-6)}) is stored in clear`)
+    }
+  })
+})
+
+async function dump (redis: import('ioredis').Redis, key: string): Promise<unknown> {
+  const type = await redis.type(key)
+  if (type === 'hash') return redis.hgetall(key)
+  if (type === 'set') return redis.smembers(key)
+  return redis.get(key)
+}
+
+t.test('a protected request costs exactly one Redis command (EXISTS on sid and jti together)', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  const tokens = await loginTokens(app, USERS.root)
+  await withRedis(redis.url, async (client) => {
+    const stats = async () => {
+      const info = await client.info('commandstats')
+      const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
+      return { exists: calls('exists'), all: [...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, name]) => name !== 'info').reduce((sum, [, , n]) => sum + Number(n), 0) }
+    }
+    const before = await stats()
+    t.equal((await app.inject({ url: '/api/admin', headers: bearer(tokens.access_token) })).statusCode, 200)
+    const after = await stats()
+    t.equal(after.exists - before.exists, 1, 'one EXISTS')
+    t.equal(after.all - before.all, 1, 'and nothing else')
+    t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200)
+  })
+})
