@@ -46,6 +46,7 @@ for (const store of STORE_KINDS) {
 
     t.ok(lines.length > 20, `the log was written (${lines.length} lines)`)
     t.ok(lines.some(line => line.includes('"url":"/auth/login"')), 'requests are logged')
+    t.ok(lines.some(line => line.includes('"event":"refresh_token_reused"') && line.includes('"sessionId"')), 'refresh-token reuse is logged with its session')
     for (const secret of secrets) {
       const leaks = lines.filter(line => line.includes(secret))
       t.same(leaks, [], `never logged: ${secret.slice(0, 12)}…`)

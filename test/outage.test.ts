@@ -2,7 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
-import { PrivateRedis } from './helpers/redis.js'
+import { PrivateRedis, withRedis } from './helpers/redis.js'
 
 /** The contract: with Redis gone or stalled, answer 503 JSON within one second. */
 const DEADLINE_MS = 1000
@@ -43,9 +43,11 @@ async function failClosedEverywhere (t: Test, app: FastifyInstance, tokens: { ac
     timed(login(app, USERS.alice.username, USERS.alice.password)),
     timed(refresh(app, tokens.refresh_token)),
     timed(app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(spare.access_token) })),
+    timed(app.inject({ method: 'POST', url: '/auth/logout', headers: bearer('garbage') })),
     timed(app.inject({ url: '/ready' })),
   ])
-  const names = ['profile', 'admin', 'login', 'refresh', 'logout', 'ready']
+  // A garbage-token logout fails like a valid one: a fast 204 beside a 503 would tell them apart.
+  const names = ['profile', 'admin', 'login', 'refresh', 'logout', 'logout with a garbage token', 'ready']
   results.forEach((result, i) => expectFailClosed(t, String(names[i]), result))
   t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'liveness does not depend on Redis')
 }
@@ -81,4 +83,25 @@ t.test('a Redis that went away: 503 at once, then recovery when it comes back (e
     (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200)
   t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'a valid access token is accepted again')
   t.equal((await refresh(app, tokens.refresh_token)).statusCode, 401, 'sessions were lost with the data: their refresh tokens fail closed')
+})
+
+t.test('users re-seeding after an empty restart: logins answer 503 while it fails, never 401, and recover', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const lines: string[] = []
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url, LOG_LEVEL: 'info' }, { write: (line: string) => { lines.push(line) } })
+
+  await redis.stop()
+  await redis.restart('--maxmemory', '1', '--maxmemory-policy', 'noeviction') // back empty, and refusing writes
+  await eventually(t, 'the failed re-seed is logged', async () => lines.some(line => line.includes('could not re-seed users')))
+  const refused = await login(app, USERS.alice.username, USERS.alice.password)
+  t.equal(refused.statusCode, 503, 'a correct login while the users cannot be recreated: 503, not 401')
+
+  await withRedis(redis.url, async (client) => { await client.config('SET', 'maxmemory', '0') })
+  t.equal((await login(app, USERS.alice.username, USERS.alice.password)).statusCode, 200, 'the next login retries the seeding and succeeds')
+  t.equal((await login(app, USERS.root.username, USERS.root.password)).statusCode, 200)
+
+  const storeErrors = lines.filter(line => line.includes('token store unavailable') || line.includes('re-seed'))
+  t.ok(storeErrors.length > 0, 'store failures are logged')
+  t.same(storeErrors.filter(line => /"args"|previousErrors|\{user:/.test(line)), [], 'without command arguments, keys or hashes')
 })
