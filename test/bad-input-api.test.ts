@@ -1,21 +1,16 @@
 /** Bad input on the protected and unknown routes: 401/404/400 JSON, never a 500. */
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { STORE_KINDS, TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
-import { JSON_TYPE, OVERSIZED, check, decodePayload, lastCharChanged, signJwt, type Case } from './helpers/bad-input.js'
-import { bearer, loginTokens, profile, refresh } from './helpers/http.js'
+import { STORE_KINDS, TEST_SECRET } from './helpers/app.js'
+import { JSON_TYPE, OVERSIZED, check, decodePayload, lastCharChanged, signJwt, type Case, badInputApp } from './helpers/bad-input.js'
+import { bearer, profile, refresh } from './helpers/http.js'
 import { stopTestRedis } from './helpers/redis.js'
 
 t.teardown(() => stopTestRedis())
 
 for (const store of STORE_KINDS) {
   t.test(`${store} store`, async (t) => {
-    // Generous limits: dozens of bad requests from one address are what is tested here, not limiting.
-    const { app } = await buildTestApp(t, store, { RATE_LIMIT_LOGIN_MAX: '1000000', RATE_LIMIT_REFRESH_MAX: '1000000', RATE_LIMIT_MAX: '1000000' })
-    const alice = USERS.alice
-    const tokens = await loginTokens(app, alice)
-    const access = tokens.access_token
-    const refreshToken = tokens.refresh_token
+    const { app, alice, access, refreshToken } = await badInputApp(t, store)
 
     for (const route of ['/api/profile', '/api/admin']) {
       t.test(`GET ${route}`, async (t) => {

@@ -1,8 +1,8 @@
 /** Bad input on /auth/*: every answer a 4xx JSON error (or logout's silent 204), never a 500. */
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
-import { OVERSIZED, assertClientError, check, lastCharChanged, multipart, rawJson, type Case } from './helpers/bad-input.js'
+import { STORE_KINDS, USERS } from './helpers/app.js'
+import { OVERSIZED, assertClientError, check, lastCharChanged, multipart, rawJson, type Case, badInputApp } from './helpers/bad-input.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
 import { stopTestRedis } from './helpers/redis.js'
 
@@ -10,12 +10,7 @@ t.teardown(() => stopTestRedis())
 
 for (const store of STORE_KINDS) {
   t.test(`${store} store`, async (t) => {
-    // Generous limits: dozens of bad requests from one address are what is tested here, not limiting.
-    const { app } = await buildTestApp(t, store, { RATE_LIMIT_LOGIN_MAX: '1000000', RATE_LIMIT_REFRESH_MAX: '1000000', RATE_LIMIT_MAX: '1000000' })
-    const alice = USERS.alice
-    const tokens = await loginTokens(app, alice)
-    const access = tokens.access_token
-    const refreshToken = tokens.refresh_token
+    const { app, alice, access, refreshToken } = await badInputApp(t, store)
 
     t.test('POST /auth/login', async (t) => {
       const url = '/auth/login'

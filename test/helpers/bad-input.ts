@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
+import { USERS, buildTestApp, type StoreKind } from './app.js'
+import { loginTokens } from './http.js'
 
 /** Shared by the bad-input test files: the cases' shape and the checks every answer must pass. */
 /** More than the 16 KiB body limit. */
@@ -86,3 +88,12 @@ export async function check (t: Test, app: FastifyInstance, c: Case): Promise<Li
 
 /** A JSON body as a raw string, sent as application/json. */
 export const rawJson = (url: string, payload: string): InjectOptions => ({ method: 'POST', url, headers: JSON_TYPE, payload })
+
+/** The app under test and a live session of alice's, which no bad input may disturb. */
+export async function badInputApp (t: Test, store: StoreKind) {
+  // Generous limits: dozens of bad requests from one address are what is tested here, not limiting.
+  const { app } = await buildTestApp(t, store, { RATE_LIMIT_LOGIN_MAX: '1000000', RATE_LIMIT_REFRESH_MAX: '1000000', RATE_LIMIT_MAX: '1000000' })
+  const alice = USERS.alice
+  const tokens = await loginTokens(app, alice)
+  return { app, alice, access: tokens.access_token, refreshToken: tokens.refresh_token }
+}
