@@ -21,9 +21,12 @@ export function multipart (fields: Record<string, string>): { headers: Record<st
   }
 }
 
-/** The same string with its last character changed: same shape, wrong value. */
-export function lastCharChanged (value: string): string {
-  return value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A')
+/**
+ * The same string with its next-to-last character changed: same shape, wrong value. Not the last
+ * character: in base64url its low bits can be padding, so changing it may decode to the same bytes.
+ */
+export function charChanged (value: string): string {
+  return value.slice(0, -2) + (value.at(-2) === 'A' ? 'B' : 'A') + value.slice(-1)
 }
 
 /** An HS256 JWT with our header, signed with `key`: well-formed, but not ours unless the key is. */
