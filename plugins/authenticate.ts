@@ -4,7 +4,7 @@ import { InsufficientRoleError, InvalidAccessTokenError } from '../src/errors.js
 import { ACCESS_COOKIE } from './cookies.js'
 
 /** OpenAPI security requirement of every protected route: either transport will do. */
-export const ACCESS_TOKEN_SECURITY = [{ bearerAuth: [] }, { cookieAuth: [] }]
+export const ACCESS_TOKEN_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 export interface Protection {
   /** a role the access token must carry (403 otherwise) */

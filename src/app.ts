@@ -6,6 +6,7 @@ import configPlugin from '../plugins/config.js'
 import cookiesPlugin from '../plugins/cookies.js'
 import errorsPlugin from '../plugins/errors.js'
 import jwtPlugin from '../plugins/jwt.js'
+import openapiPlugin from '../plugins/openapi.js'
 import storePlugin from '../plugins/store.js'
 import tokensPlugin from '../plugins/tokens.js'
 import usersPlugin from '../plugins/users.js'
@@ -48,6 +49,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(cookiesPlugin)
   await app.register(tokensPlugin)
   await app.register(authenticatePlugin)
+  await app.register(openapiPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })

@@ -29,6 +29,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_LOGIN_MAX: PerMinute(5),
   RATE_LIMIT_REFRESH_MAX: PerMinute(60),
   TRUST_PROXY: Type.Optional(Type.String()),
+  DOCS_ENABLED: Type.Optional(Type.Boolean()),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
 })
 type Env = Static<typeof EnvSchema>
@@ -56,6 +57,8 @@ export interface Config {
   corsOrigins: string[]
   rateLimit: { max: number, loginMax: number, refreshMax: number }
   trustProxy: string[]
+  /** Swagger UI and the OpenAPI document under /docs (default: on except in production) */
+  docsEnabled: boolean
   logLevel: string
 }
 
@@ -110,6 +113,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     corsOrigins: splitList(env.CORS_ORIGINS),
     rateLimit: { max: env.RATE_LIMIT_MAX, loginMax: env.RATE_LIMIT_LOGIN_MAX, refreshMax: env.RATE_LIMIT_REFRESH_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
+    docsEnabled: env.DOCS_ENABLED ?? !isProduction,
     logLevel: env.LOG_LEVEL,
   }
 }

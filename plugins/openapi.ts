@@ -1,0 +1,43 @@
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import fp from 'fastify-plugin'
+import { packageInfo } from '../src/package-info.js'
+
+/**
+ * The OpenAPI 3.1 document, built from the routes' schemas, and Swagger UI at /docs (JSON at
+ * /docs/json, YAML at /docs/yaml). Registered before the routes so that it sees every one of them.
+ */
+export default fp(async function openapi (fastify) {
+  const { config } = fastify
+  const info = packageInfo()
+  await fastify.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Token-auth API',
+        version: info.version,
+        description: `${info.description}. Log in for a short-lived JWT access token and an opaque refresh token; ` +
+          'send the access token as `Authorization: Bearer` (or, in cookie mode, the `access_token` cookie).',
+      },
+      servers: [{ url: '/', description: 'this server' }],
+      tags: [
+        { name: 'auth', description: 'Log in, refresh, log out' },
+        { name: 'api', description: 'Protected resources' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from /auth/login or /auth/refresh' },
+          cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token', description: 'Cookie mode: set by /auth/login with `X-Auth-Mode: cookie`' },
+        },
+      },
+    },
+  })
+  if (config.docsEnabled) {
+    await fastify.register(fastifySwaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { persistAuthorization: true, deepLinking: true },
+      staticCSP: true,
+    })
+  }
+}, { name: 'openapi', dependencies: ['config'] })
