@@ -11,6 +11,8 @@ export default fp(async function openapi (fastify) {
   const { config } = fastify
   const info = packageInfo()
   await fastify.register(fastifySwagger, {
+    // Components are named by their $id (Error, Profile, ...), not def-0, def-1.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
     openapi: {
       openapi: '3.1.0',
       info: {

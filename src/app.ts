@@ -7,6 +7,7 @@ import cookiesPlugin from '../plugins/cookies.js'
 import errorsPlugin from '../plugins/errors.js'
 import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
+import schemasPlugin from '../plugins/schemas.js'
 import storePlugin from '../plugins/store.js'
 import tokensPlugin from '../plugins/tokens.js'
 import usersPlugin from '../plugins/users.js'
@@ -50,6 +51,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(tokensPlugin)
   await app.register(authenticatePlugin)
   await app.register(openapiPlugin)
+  await app.register(schemasPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })

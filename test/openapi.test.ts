@@ -22,6 +22,8 @@ t.test('the OpenAPI document: 3.1, both security schemes, served as JSON and YAM
     bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from /auth/login or /auth/refresh' },
     cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token', description: 'Cookie mode: set by /auth/login with `X-Auth-Mode: cookie`' },
   })
+  t.ok('Error' in (document.components as { schemas?: Record<string, unknown> }).schemas!, 'shared schemas are components named by $id')
+  t.notMatch(JSON.stringify(document), /def-\d/, 'no def-N names')
   const yaml = await app.inject({ url: '/docs/yaml' })
   t.equal(yaml.statusCode, 200)
   t.match(yaml.body, /^openapi: 3\.1\.0$/m)
