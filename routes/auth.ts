@@ -3,10 +3,23 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { presentedAccessToken } from '../plugins/authenticate.js'
 import { REFRESH_COOKIE } from '../plugins/cookies.js'
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
-import { NoContent, errorResponses } from '../schemas/common.js'
+import { errorResponses, noContent, ref } from '../schemas/common.js'
 import type { IssuedTokens } from '../src/tokens/token-service.js'
 
 type Transport = 'body' | 'cookie'
+
+const TOKEN_COOKIES = {
+  'set-cookie': {
+    type: 'string',
+    description: 'Cookie mode only: `access_token` (Path=/) and `refresh_token` (Path=/auth), both HttpOnly; Secure; SameSite=Strict, Max-Age = lifetime',
+  },
+}
+const REFRESH_COOKIE_PARAMETER = {
+  type: 'object',
+  properties: {
+    [REFRESH_COOKIE]: { type: 'string', description: 'Cookie mode: the refresh token, when the body has none' },
+  },
+}
 
 /**
  * Answers with a token pair in the chosen transport. Cookie transport: both tokens in HttpOnly
@@ -38,9 +51,18 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.post('/login', {
     schema: {
+      tags: ['auth'],
+      operationId: 'login',
+      summary: 'Log in with a username and password',
+      description: 'Starts a session. Body mode (default): both tokens in the JSON body. ' +
+        'Cookie mode (`X-Auth-Mode: cookie`, for browsers): both tokens as HttpOnly cookies, the access token also in the body, the refresh token never. ' +
+        'Unknown users and wrong passwords get the same 401.',
       headers: AuthModeHeaders,
-      body: LoginBody,
-      response: { 200: TokenResponse, ...errorResponses(400, 401, 413, 415, 503) },
+      body: ref(LoginBody),
+      response: {
+        200: ref(TokenResponse, { description: 'Logged in: a new session', headers: TOKEN_COOKIES }),
+        ...errorResponses({ 400: true, 401: 'Wrong username or password (the same answer for both)', 413: true, 415: true, 503: true }),
+      },
     },
   }, async function (request, reply) {
     const issued = await tokens.login(request.body.username, request.body.password)
@@ -50,8 +72,17 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/refresh', {
     preValidation: bodyMayBeAbsent,
     schema: {
-      body: RefreshTokenBody,
-      response: { 200: TokenResponse, ...errorResponses(400, 401, 413, 415, 503) },
+      tags: ['auth'],
+      operationId: 'refresh',
+      summary: 'Spend a refresh token for a new token pair',
+      description: 'The refresh token comes from the body, else from the `refresh_token` cookie, and the answer uses the same transport. ' +
+        'Each refresh token works once: presenting a spent one revokes its whole session, so never refresh the same token twice in parallel.',
+      body: ref(RefreshTokenBody),
+      cookies: REFRESH_COOKIE_PARAMETER,
+      response: {
+        200: ref(TokenResponse, { description: 'A new pair; the presented refresh token is spent', headers: TOKEN_COOKIES }),
+        ...errorResponses({ 400: true, 401: 'The refresh token is missing, invalid, expired, spent or revoked', 413: true, 415: true, 503: true }),
+      },
     },
   }, async function (request, reply) {
     const presented = presentedRefreshToken(request.body, request.cookies)
@@ -63,8 +94,17 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/logout', {
     preValidation: bodyMayBeAbsent,
     schema: {
-      body: RefreshTokenBody,
-      response: { 204: NoContent, ...errorResponses(400, 413, 415, 503) },
+      tags: ['auth'],
+      operationId: 'logout',
+      summary: 'End the session of an access and/or refresh token',
+      description: 'Takes the access token (Bearer header or cookie) and/or the refresh token (body or cookie). ' +
+        'Revokes the session, denies the access token until it expires, clears both cookies. Always 204: it never tells whether a token was valid.',
+      body: ref(RefreshTokenBody),
+      cookies: REFRESH_COOKIE_PARAMETER,
+      response: {
+        204: noContent('Logged out (whether or not the tokens were valid); both cookies cleared'),
+        ...errorResponses({ 400: true, 413: true, 415: true, 503: true }),
+      },
     },
   }, async function (request, reply) {
     await tokens.logout({

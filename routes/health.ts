@@ -1,15 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorResponses } from '../schemas/common.js'
+import { errorResponses, ref } from '../schemas/common.js'
 import { HealthResponse, ReadyResponse } from '../schemas/health.js'
 
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
-  /** Liveness: the process answers. Depends on nothing. */
-  fastify.get('/health', { schema: { response: { 200: HealthResponse } } }, async function () {
+  fastify.get('/health', {
+    schema: {
+      tags: ['health'],
+      operationId: 'health',
+      summary: 'Liveness',
+      description: 'The process answers. Depends on nothing, not even the token store.',
+      response: { 200: ref(HealthResponse, { description: 'Alive' }) },
+    },
+  }, async function () {
     return { status: 'ok' as const }
   })
 
-  /** Readiness: the token store answers (503 otherwise, within the store's command timeout). */
-  fastify.get('/ready', { schema: { response: { 200: ReadyResponse, ...errorResponses(503) } } }, async function () {
+  fastify.get('/ready', {
+    schema: {
+      tags: ['health'],
+      operationId: 'ready',
+      summary: 'Readiness',
+      description: 'The token store answers; 503 within a second when it does not.',
+      response: { 200: ref(ReadyResponse, { description: 'Ready to serve' }), ...errorResponses({ 503: 'The token store does not answer' }) },
+    },
+  }, async function () {
     await fastify.store.ping()
     return { status: 'ok' as const, store: fastify.store.kind }
   })

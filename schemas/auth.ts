@@ -2,14 +2,21 @@ import { Type, type Static } from 'typebox'
 import { PASSWORD_MAX, USERNAME_MAX } from '../src/users.js'
 
 export const LoginBody = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: USERNAME_MAX }),
+  username: Type.String({ minLength: 1, maxLength: USERNAME_MAX, description: 'Matched exactly (case and spaces count)' }),
   password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX }),
+}, {
+  $id: 'LoginRequest',
+  description: 'Credentials of a user',
+  examples: [{ username: 'demo', password: 'demo-password' }],
 })
 export type LoginBody = Static<typeof LoginBody>
 
 /** `X-Auth-Mode: cookie` on login selects cookie transport; `body` (the default) keeps tokens in JSON. */
 export const AuthModeHeaders = Type.Object({
-  'x-auth-mode': Type.Optional(Type.Union([Type.Literal('cookie'), Type.Literal('body')])),
+  'x-auth-mode': Type.Optional(Type.Union([Type.Literal('cookie'), Type.Literal('body')], {
+    description: '`cookie` (browsers): both tokens are set as HttpOnly cookies and the refresh token is left out of the body. ' +
+      '`body` (the default: mobile and REST clients): both tokens come back in the JSON body.',
+  })),
 })
 
 /**
@@ -17,16 +24,32 @@ export const AuthModeHeaders = Type.Object({
  * A string of the wrong shape is a 401 like any other invalid token, not a 400.
  */
 export const RefreshTokenBody = Type.Object({
-  refresh_token: Type.Optional(Type.String({ maxLength: 256 })),
+  refresh_token: Type.Optional(Type.String({
+    maxLength: 256,
+    description: 'The refresh token from the last login or refresh. Leave it out to use the `refresh_token` cookie instead.',
+  })),
+}, {
+  $id: 'RefreshRequest',
+  description: 'A refresh token, unless the `refresh_token` cookie carries it',
+  examples: [{ refresh_token: 'He07cKPU57kCCxaeHBrPMB.Cxpo79K33Vx-uy66Lu20ow.vK96j1aS1NzFnd1JW-8Xw-FztFRSsKEb1TMlSmkj9hk' }],
 })
 export type RefreshTokenBody = Static<typeof RefreshTokenBody>
 
 export const TokenResponse = Type.Object({
-  access_token: Type.String(),
+  access_token: Type.String({ description: 'A JWT (HS256, `typ: at+jwt`) to send as `Authorization: Bearer`' }),
   token_type: Type.Literal('Bearer'),
-  /** seconds */
-  expires_in: Type.Integer(),
-  /** absent in cookie mode: the refresh token then lives only in its HttpOnly cookie */
-  refresh_token: Type.Optional(Type.String()),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
+  refresh_token: Type.Optional(Type.String({
+    description: 'Opaque, single use: spend it at /auth/refresh for a new pair. Absent in cookie mode, where it lives only in its HttpOnly cookie.',
+  })),
+}, {
+  $id: 'TokenPair',
+  description: 'A new access token and, in body mode, a new refresh token',
+  examples: [{
+    access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl',
+    token_type: 'Bearer',
+    expires_in: 900,
+    refresh_token: 'He07cKPU57kCCxaeHBrPMB.Cxpo79K33Vx-uy66Lu20ow.vK96j1aS1NzFnd1JW-8Xw-FztFRSsKEb1TMlSmkj9hk',
+  }],
 })
 export type TokenResponse = Static<typeof TokenResponse>

@@ -13,16 +13,27 @@ export type ErrorResponse = Static<typeof ErrorResponse>
  * A reference to a schema registered once (plugins/schemas.ts) under its `$id`: OpenAPI shows it
  * as a named component, and handlers keep the static type of the schema it points to.
  */
-export function ref<T extends TSchema> (schema: T): TUnsafe<Static<T>> {
+export function ref<T extends TSchema> (schema: T, options: { description?: string, headers?: Record<string, object> } = {}): TUnsafe<Static<T>> {
   const id = (schema as { $id?: unknown }).$id
   if (typeof id !== 'string') throw new Error('ref() needs a schema with an $id')
-  return Type.Unsafe<Static<T>>(Type.Ref(id))
+  return Type.Unsafe<Static<T>>({ $ref: id, ...options })
 }
 
-/** Error responses a route declares, by status code. */
-export function errorResponses (...codes: number[]) {
-  return Object.fromEntries(codes.map(code => [code, ref(ErrorResponse)]))
+/** What each error status means, unless a route says more precisely. */
+const ERROR_MEANINGS: Record<number, string> = {
+  400: 'The request is malformed: see `message`',
+  401: 'No valid access token (see the `WWW-Authenticate` header)',
+  403: 'The access token lacks the required role',
+  413: 'The body is larger than 16 KiB',
+  415: 'The body is not JSON',
+  503: 'The token store is unavailable; retry after `Retry-After` seconds. Nothing was let through.',
+}
+
+/** Error responses a route declares: status → meaning (or `true` for the usual one). */
+export function errorResponses (meanings: Record<number, string | true>) {
+  return Object.fromEntries(Object.entries(meanings).map(([code, meaning]) =>
+    [code, ref(ErrorResponse, { description: meaning === true ? ERROR_MEANINGS[Number(code)] ?? 'Error' : meaning })]))
 }
 
 /** An empty 204 answer. */
-export const NoContent = Type.Null({ description: 'No content' })
+export const noContent = (description: string) => Type.Null({ description })

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs'
+import SwaggerParser from '@apidevtools/swagger-parser'
 import t from 'tap'
 import { loadConfig } from '../src/config.js'
+import { renderOpenApi } from '../src/openapi.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens } from './helpers/http.js'
 
@@ -52,6 +55,58 @@ t.test('documentation and protection cannot drift: a route declares security exa
       t.equal(anonymous.headers['www-authenticate'], undefined, `${method} ${path}: documented as open, and no access token is demanded (${anonymous.statusCode})`)
     }
   }
+})
+
+t.test('openapi.yaml is what the app serves, and a valid OpenAPI document', async (t) => {
+  const { app } = await buildTestApp(t, 'memory')
+  const served = (await app.inject({ url: '/docs/yaml' })).body
+  const checkedIn = readFileSync('openapi.yaml', 'utf8')
+  t.equal(checkedIn, served, 'openapi.yaml is stale: run `npm run openapi` and commit it')
+  t.equal(await renderOpenApi(), checkedIn, 'npm run openapi writes the same document')
+  const parsed = await SwaggerParser.validate('openapi.yaml') as { paths: Record<string, unknown> }
+  t.same(Object.keys(parsed.paths).sort(), ['/api/admin', '/api/profile', '/auth/login', '/auth/logout', '/auth/refresh', '/health', '/ready'])
+})
+
+t.test('every operation is documented for a client developer', async (t) => {
+  const document = await SwaggerParser.parse('openapi.yaml') as unknown as { paths: Record<string, Record<string, Record<string, unknown> & { responses: Record<string, { description: string }> }>> }
+  const operationIds = new Set<string>()
+  for (const [path, methods] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const name = `${method.toUpperCase()} ${path}`
+      t.type(operation.operationId, 'string', `${name}: operationId`)
+      operationIds.add(String(operation.operationId))
+      t.type(operation.summary, 'string', `${name}: summary`)
+      t.type(operation.description, 'string', `${name}: description`)
+      t.equal((operation.tags as string[]).length, 1, `${name}: a tag`)
+      for (const [status, response] of Object.entries(operation.responses)) {
+        t.not(response.description, 'Default Response', `${name} ${status}: described`)
+      }
+    }
+  }
+  t.equal(operationIds.size, 7, 'operationIds are unique')
+  const login = document.paths['/auth/login']?.post as unknown as { parameters: Array<{ in: string, name: string }> }
+  t.ok(login.parameters.some(p => p.in === 'header' && p.name === 'x-auth-mode'), 'X-Auth-Mode is documented on login')
+  const refreshOperation = document.paths['/auth/refresh']?.post as unknown as { parameters: Array<{ in: string, name: string }> }
+  t.ok(refreshOperation.parameters.some(p => p.in === 'cookie' && p.name === 'refresh_token'), 'the refresh cookie is documented on refresh')
+})
+
+t.test('response schemas serialize: a field not in the schema never leaves, not even a password hash', async (t) => {
+  const { app } = await buildTestApp(t, 'memory')
+  const tokens = await loginTokens(app, USERS.alice)
+  const profileOf = app.users.profile.bind(app.users)
+  // Make the handler return the whole stored record, hash included, as a careless change might.
+  let calls = 0
+  app.users.profile = async (userId: string) => {
+    calls++
+    const user = await app.store.getUser(userId)
+    return { ...(await profileOf(userId)), passwordHash: user?.passwordHash } as Awaited<ReturnType<typeof profileOf>>
+  }
+  t.teardown(() => { app.users.profile = profileOf })
+  const response = await app.inject({ url: '/api/profile', headers: bearer(tokens.access_token) })
+  t.equal(response.statusCode, 200)
+  t.equal(calls, 1, 'the handler did get the record with its hash')
+  t.same(Object.keys(response.json()).sort(), ['email', 'id', 'roles', 'username'])
+  t.notMatch(response.body, /argon2|passwordHash/)
 })
 
 t.test('DOCS_ENABLED=false, and production by default, serve no documentation', async (t) => {
