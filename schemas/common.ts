@@ -3,9 +3,9 @@ import { Type, type Static, type TSchema, type TUnsafe } from 'typebox'
 /** Every error this API answers with: `{statusCode, error, message}` plus `code` where one applies. */
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ minimum: 400, maximum: 599, description: 'The HTTP status code, repeated' }),
-  error: Type.String({ description: 'The HTTP status text', examples: ['Unauthorized'] }),
+  error: Type.String({ description: 'The HTTP status text' }),
   message: Type.String({ description: 'What went wrong, for a developer to read' }),
-  code: Type.Optional(Type.String({ description: 'A stable machine-readable code, where one applies', examples: ['INVALID_REFRESH_TOKEN'] })),
+  code: Type.Optional(Type.String({ description: 'A stable machine-readable code where one applies, e.g. INVALID_ACCESS_TOKEN, STORE_UNAVAILABLE' })),
 }, { $id: 'Error', description: 'Every error response' })
 export type ErrorResponse = Static<typeof ErrorResponse>
 

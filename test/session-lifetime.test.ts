@@ -7,8 +7,8 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 for (const store of STORE_KINDS) {
   t.test(`${store} store: access tokens expire; a session lives REFRESH_TOKEN_TTL from login, rotation or not`, async (t) => {
     const { app } = await buildTestApp(t, store, { ACCESS_TOKEN_TTL: '1', REFRESH_TOKEN_TTL: '3' })
-    const loggedInAt = Date.now()
     const first = await loginTokens(app, USERS.alice)
+    const loggedIn = Date.now() // no earlier than the session's start: its expiry is at most this + 3 s
     const cookies = setCookies(await login(app, USERS.alice.username, USERS.alice.password, { 'x-auth-mode': 'cookie' }))
     t.equal(cookies.get('refresh_token')?.attributes.maxAge, 3, 'the refresh cookie lives as long as the session')
 
@@ -24,7 +24,7 @@ for (const store of STORE_KINDS) {
     const left = Number(setCookies(viaCookie).get('refresh_token')?.attributes.maxAge)
     t.ok(left >= 0 && left <= 1, `the rotated cookie keeps the session's deadline (Max-Age ${left})`)
 
-    await sleep(Math.max(0, loggedInAt + 3100 - Date.now()))
+    await sleep(Math.max(0, loggedIn + 3200 - Date.now()))
     t.equal((await refresh(app, second.json().refresh_token)).statusCode, 401, 'past the session lifetime a freshly rotated token fails too')
   })
 }
