@@ -3,6 +3,27 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { packageInfo } from '../src/package-info.js'
 
+interface OpenApiDocument {
+  components?: { schemas?: Record<string, { required?: string[] }> }
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean, content?: Record<string, { schema?: { $ref?: string } }> } }>>
+}
+
+/**
+ * @fastify/swagger marks every request body required. A body whose schema requires no property may
+ * be left out altogether (refresh and logout then read the cookies): say so, or generated clients
+ * would insist on one.
+ */
+function optionalBodiesNotRequired (document: OpenApiDocument): OpenApiDocument {
+  for (const operation of Object.values(document.paths ?? {}).flatMap(methods => Object.values(methods))) {
+    const ref = operation.requestBody?.content?.['application/json']?.schema?.$ref
+    const component = ref === undefined ? undefined : document.components?.schemas?.[ref.replace('#/components/schemas/', '')]
+    if (operation.requestBody !== undefined && component !== undefined && (component.required ?? []).length === 0) {
+      operation.requestBody.required = false
+    }
+  }
+  return document
+}
+
 /**
  * The OpenAPI 3.1 document, built from the routes' schemas, and Swagger UI at /docs (JSON at
  * /docs/json, YAML at /docs/yaml). Registered before the routes so that it sees every one of them.
@@ -11,6 +32,9 @@ export default fp(async function openapi (fastify) {
   const { config } = fastify
   const info = packageInfo()
   await fastify.register(fastifySwagger, {
+    transformObject: (document) => 'openapiObject' in document
+      ? optionalBodiesNotRequired(document.openapiObject as OpenApiDocument) as typeof document.openapiObject
+      : document.swaggerObject,
     // Components are named by their $id (Error, Profile, ...), not def-0, def-1.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
     openapi: {

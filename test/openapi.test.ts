@@ -86,6 +86,10 @@ t.test('every operation is documented for a client developer', async (t) => {
   t.equal(operationIds.size, 7, 'operationIds are unique')
   const login = document.paths['/auth/login']?.post as unknown as { parameters: Array<{ in: string, name: string }> }
   t.ok(login.parameters.some(p => p.in === 'header' && p.name === 'x-auth-mode'), 'X-Auth-Mode is documented on login')
+  const bodyRequired = (path: string) => (document.paths[path]?.post as unknown as { requestBody: { required: boolean } }).requestBody.required
+  t.equal(bodyRequired('/auth/login'), true, 'login needs its body')
+  t.equal(bodyRequired('/auth/refresh'), false, 'refresh may come with no body (cookie mode)')
+  t.equal(bodyRequired('/auth/logout'), false, 'so may logout')
   const refreshOperation = document.paths['/auth/refresh']?.post as unknown as { parameters: Array<{ in: string, name: string }> }
   t.ok(refreshOperation.parameters.some(p => p.in === 'cookie' && p.name === 'refresh_token'), 'the refresh cookie is documented on refresh')
 })
