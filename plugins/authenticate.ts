@@ -62,7 +62,8 @@ export default fp(async function authenticate (fastify) {
     return {
       schema: { ...schema, security: ACCESS_TOKEN_SECURITY },
       onRequest: authenticate,
-      preHandler: protection.role === undefined ? [] : [requireRole(protection.role)],
+      // CSRF first: a forged state-changing request is refused before any role check or handler.
+      preHandler: [fastify.csrfProtection, ...(protection.role === undefined ? [] : [requireRole(protection.role)])],
     }
   })
-}, { name: 'authenticate', dependencies: ['tokens', 'cookies'] })
+}, { name: 'authenticate', dependencies: ['tokens', 'cookies', 'csrf'] })

@@ -1,12 +1,20 @@
 import { STATUS_CODES } from 'node:http'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { InsufficientRoleError, InvalidAccessTokenError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
+import { InsufficientRoleError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
 
 /** RFC 6750 challenge; the description is ours, never client input. */
 function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError): string {
   if (error instanceof InsufficientRoleError) return `Bearer error="insufficient_scope", error_description="${error.message}"`
   return error.presented ? `Bearer error="invalid_token", error_description="${error.message}"` : 'Bearer'
+}
+
+/** Failed logins and refreshes are audit events; the core's errors name the user and session. */
+function auditFailure (request: FastifyRequest, error: unknown) {
+  if (error instanceof InvalidCredentialsError) request.audit('login_failed', { userId: error.userId })
+  if (error instanceof InvalidRefreshTokenError) {
+    request.audit(error.reason === 'reused' ? 'refresh_token_reused' : 'refresh_failed', { userId: error.userId, sessionId: error.sessionId })
+  }
 }
 
 /**
@@ -22,9 +30,7 @@ export default fp(async function errors (fastify) {
     if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError) {
       reply.header('www-authenticate', bearerChallenge(error))
     }
-    if (error instanceof InvalidRefreshTokenError && error.reason === 'reused') {
-      request.log.warn({ event: 'refresh_token_reused', sessionId: error.sessionId }, 'a spent refresh token came back: its session is revoked')
-    }
+    auditFailure(request, error)
     if (error instanceof StoreUnavailableError) {
       // The reason only: ioredis errors carry the command and its arguments (keys, token hashes).
       request.log.warn({ reason: error.cause instanceof Error ? error.cause.message : String(error.cause) }, 'token store unavailable')
@@ -45,4 +51,4 @@ export default fp(async function errors (fastify) {
   fastify.setNotFoundHandler(function (request, reply) {
     return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}` })
   })
-}, { name: 'errors' })
+}, { name: 'errors', dependencies: ['audit'] })

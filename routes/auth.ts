@@ -1,9 +1,11 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { presentedAccessToken } from '../plugins/authenticate.js'
 import { REFRESH_COOKIE } from '../plugins/cookies.js'
+import { clientAddress } from '../plugins/rate-limit.js'
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
+import { userIdFor } from '../src/ids.js'
 import type { IssuedTokens } from '../src/tokens/token-service.js'
 
 type Transport = 'body' | 'cookie'
@@ -20,6 +22,8 @@ const REFRESH_COOKIE_PARAMETER = {
     [REFRESH_COOKIE]: { type: 'string', description: 'Cookie mode: the refresh token, when the body has none' },
   },
 }
+
+const CROSS_SITE = 'Cookie mode: the request came from an origin that is neither this API\'s nor one of CORS_ORIGINS (CSRF defence); nothing was spent'
 
 /**
  * Answers with a token pair in the chosen transport. Cookie transport: both tokens in HttpOnly
@@ -46,53 +50,77 @@ async function bodyMayBeAbsent (request: FastifyRequest) {
   request.body ??= {}
 }
 
-const auth: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { tokens } = fastify
+/** The user a login names (existing or not): its attempts are counted and audited under this id. */
+function loginUserId (request: FastifyRequest): string {
+  return userIdFor((request.body as LoginBody).username)
+}
 
-  fastify.post('/login', {
-    schema: {
-      tags: ['auth'],
-      operationId: 'login',
-      summary: 'Log in with a username and password',
-      description: 'Starts a session. Body mode (default): both tokens in the JSON body. ' +
+const auth: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { tokens, config } = fastify
+
+  // Login and refresh each live in a scope of their own, where their own limit is registered.
+  await fastify.register(async function loginScope (scope) {
+    // Per client IP and username (after validation, so the username is known): someone hammering
+    // one account from an IP does not lock other users of that IP (a NAT, an office) out.
+    await scope.register(fastify.requestLimit({
+      name: 'login',
+      max: config.rateLimit.loginMax,
+      hook: 'preHandler',
+      key: request => `${clientAddress(request)}:${loginUserId(request)}`,
+      userId: loginUserId,
+    }))
+    scope.withTypeProvider<TypeBoxTypeProvider>().post('/login', {
+      schema: {
+        tags: ['auth'],
+        operationId: 'login',
+        summary: 'Log in with a username and password',
+        description: 'Starts a session. Body mode (default): both tokens in the JSON body. ' +
         'Cookie mode (`X-Auth-Mode: cookie`, for browsers): both tokens as HttpOnly cookies, the access token also in the body, the refresh token never. ' +
         'Unknown users and wrong passwords get the same 401.',
-      headers: AuthModeHeaders,
-      body: ref(LoginBody),
-      response: {
-        200: ref(TokenResponse, { description: 'Logged in: a new session', headers: TOKEN_COOKIES }),
-        ...errorResponses({ 400: true, 401: 'Wrong username or password (the same answer for both)', 413: true, 415: true, 503: true }),
+        headers: AuthModeHeaders,
+        body: ref(LoginBody),
+        response: {
+          200: ref(TokenResponse, { description: 'Logged in: a new session', headers: TOKEN_COOKIES }),
+          ...errorResponses({ 400: true, 401: 'Wrong username or password (the same answer for both)', 413: true, 415: true, 429: true, 503: true }),
+        },
       },
-    },
-  }, async function (request, reply) {
-    const issued = await tokens.login(request.body.username, request.body.password)
-    return sendTokens(reply, issued, request.headers['x-auth-mode'] === 'cookie' ? 'cookie' : 'body')
+    }, async function (request, reply) {
+      const issued = await tokens.login(request.body.username, request.body.password)
+      request.audit('login_succeeded', { userId: issued.user.id, sessionId: issued.sessionId })
+      return sendTokens(reply, issued, request.headers['x-auth-mode'] === 'cookie' ? 'cookie' : 'body')
+    })
   })
 
-  fastify.post('/refresh', {
-    preValidation: bodyMayBeAbsent,
-    schema: {
-      tags: ['auth'],
-      operationId: 'refresh',
-      summary: 'Spend a refresh token for a new token pair',
-      description: 'The refresh token comes from the body, else from the `refresh_token` cookie, and the answer uses the same transport. ' +
+  await fastify.register(async function refreshScope (scope) {
+    await scope.register(fastify.requestLimit({ name: 'refresh', max: config.rateLimit.refreshMax }))
+    scope.withTypeProvider<TypeBoxTypeProvider>().post('/refresh', {
+      preValidation: bodyMayBeAbsent,
+      preHandler: fastify.csrfProtection,
+      schema: {
+        tags: ['auth'],
+        operationId: 'refresh',
+        summary: 'Spend a refresh token for a new token pair',
+        description: 'The refresh token comes from the body, else from the `refresh_token` cookie, and the answer uses the same transport. ' +
         'Each refresh token works once: presenting a spent one revokes its whole session, so never refresh the same token twice in parallel.',
-      body: ref(RefreshTokenBody),
-      cookies: REFRESH_COOKIE_PARAMETER,
-      response: {
-        200: ref(TokenResponse, { description: 'A new pair; the presented refresh token is spent', headers: TOKEN_COOKIES }),
-        ...errorResponses({ 400: true, 401: 'The refresh token is missing, invalid, expired, spent or revoked', 413: true, 415: true, 503: true }),
+        body: ref(RefreshTokenBody),
+        cookies: REFRESH_COOKIE_PARAMETER,
+        response: {
+          200: ref(TokenResponse, { description: 'A new pair; the presented refresh token is spent', headers: TOKEN_COOKIES }),
+          ...errorResponses({ 400: true, 401: 'The refresh token is missing, invalid, expired, spent or revoked', 403: CROSS_SITE, 413: true, 415: true, 429: true, 503: true }),
+        },
       },
-    },
-  }, async function (request, reply) {
-    const presented = presentedRefreshToken(request.body, request.cookies)
-    // An absent token is as invalid as a wrong one (same 401, same message).
-    const issued = await tokens.refresh(presented?.token ?? '')
-    return sendTokens(reply, issued, presented?.transport ?? 'body')
+    }, async function (request, reply) {
+      const presented = presentedRefreshToken(request.body, request.cookies)
+      // An absent token is as invalid as a wrong one (same 401, same message).
+      const issued = await tokens.refresh(presented?.token ?? '')
+      request.audit('token_refreshed', { userId: issued.userId, sessionId: issued.sessionId })
+      return sendTokens(reply, issued, presented?.transport ?? 'body')
+    })
   })
 
   fastify.post('/logout', {
     preValidation: bodyMayBeAbsent,
+    preHandler: fastify.csrfProtection,
     schema: {
       tags: ['auth'],
       operationId: 'logout',
@@ -103,14 +131,15 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       cookies: REFRESH_COOKIE_PARAMETER,
       response: {
         204: noContent('Logged out (whether or not the tokens were valid); both cookies cleared'),
-        ...errorResponses({ 400: true, 413: true, 415: true, 503: true }),
+        ...errorResponses({ 400: true, 403: CROSS_SITE, 413: true, 415: true, 429: true, 503: true }),
       },
     },
   }, async function (request, reply) {
-    await tokens.logout({
+    const ended = await tokens.logout({
       accessToken: presentedAccessToken(request),
       refreshToken: presentedRefreshToken(request.body, request.cookies)?.token,
     })
+    request.audit('logged_out', ended)
     return reply.clearTokenCookies().code(204).send()
   })
 }

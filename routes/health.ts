@@ -3,7 +3,9 @@ import { errorResponses, ref } from '../schemas/common.js'
 import { HealthResponse, ReadyResponse } from '../schemas/health.js'
 
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
+  // Probes are never rate-limited: a load balancer polling /ready must not get 429s.
   fastify.get('/health', {
+    config: { rateLimit: false },
     schema: {
       tags: ['health'],
       operationId: 'health',
@@ -16,6 +18,7 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.get('/ready', {
+    config: { rateLimit: false },
     schema: {
       tags: ['health'],
       operationId: 'ready',

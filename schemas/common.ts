@@ -26,13 +26,29 @@ const ERROR_MEANINGS: Record<number, string> = {
   403: 'The access token lacks the required role',
   413: 'The body is larger than 16 KiB',
   415: 'The body is not JSON',
+  429: 'Too many requests from this client (logins: for this username): retry after `Retry-After` seconds',
   503: 'The token store is unavailable; retry after `Retry-After` seconds. Nothing was let through.',
+}
+
+const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying' } }
+/** Headers that come with an error status, documented with it. */
+const ERROR_HEADERS: Record<number, Record<string, object>> = {
+  429: {
+    ...RETRY_AFTER,
+    'x-ratelimit-limit': { type: 'integer', description: 'Requests allowed per minute' },
+    'x-ratelimit-remaining': { type: 'integer', description: 'Requests left in this minute' },
+    'x-ratelimit-reset': { type: 'integer', description: 'Seconds until the count starts over' },
+  },
+  503: RETRY_AFTER,
 }
 
 /** Error responses a route declares: status → meaning (or `true` for the usual one). */
 export function errorResponses (meanings: Record<number, string | true>) {
   return Object.fromEntries(Object.entries(meanings).map(([code, meaning]) =>
-    [code, ref(ErrorResponse, { description: meaning === true ? ERROR_MEANINGS[Number(code)] ?? 'Error' : meaning })]))
+    [code, ref(ErrorResponse, {
+      description: meaning === true ? ERROR_MEANINGS[Number(code)] ?? 'Error' : meaning,
+      ...(ERROR_HEADERS[Number(code)] === undefined ? {} : { headers: ERROR_HEADERS[Number(code)] }),
+    })]))
 }
 
 /** An empty 204 answer. */

@@ -1,13 +1,18 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { DestinationStream } from 'pino'
+import auditPlugin from '../plugins/audit.js'
 import authenticatePlugin from '../plugins/authenticate.js'
 import configPlugin from '../plugins/config.js'
 import cookiesPlugin from '../plugins/cookies.js'
+import corsPlugin from '../plugins/cors.js'
+import csrfPlugin from '../plugins/csrf.js'
 import errorsPlugin from '../plugins/errors.js'
 import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
+import rateLimitPlugin from '../plugins/rate-limit.js'
 import schemasPlugin from '../plugins/schemas.js'
+import securityHeadersPlugin from '../plugins/security-headers.js'
 import storePlugin from '../plugins/store.js'
 import tokensPlugin from '../plugins/tokens.js'
 import usersPlugin from '../plugins/users.js'
@@ -43,12 +48,18 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { config })
+  await app.register(auditPlugin)
   await app.register(errorsPlugin)
+  // Order matters for the hooks: headers and CORS go on every answer, 429s included.
+  await app.register(securityHeadersPlugin)
+  await app.register(corsPlugin)
+  await app.register(rateLimitPlugin)
   await app.register(storePlugin)
   await app.register(usersPlugin)
   await app.register(jwtPlugin)
   await app.register(cookiesPlugin)
   await app.register(tokensPlugin)
+  await app.register(csrfPlugin)
   await app.register(authenticatePlugin)
   await app.register(openapiPlugin)
   await app.register(schemasPlugin)

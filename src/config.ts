@@ -110,7 +110,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
     usersFile: env.USERS_FILE,
     seedDemoUsers: env.NODE_ENV === 'development' && env.USERS_FILE === undefined,
-    corsOrigins: splitList(env.CORS_ORIGINS),
+    corsOrigins: parseOrigins(env.CORS_ORIGINS),
     rateLimit: { max: env.RATE_LIMIT_MAX, loginMax: env.RATE_LIMIT_LOGIN_MAX, refreshMax: env.RATE_LIMIT_REFRESH_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
     docsEnabled: env.DOCS_ENABLED ?? !isProduction,
@@ -136,6 +136,23 @@ function parseTrustProxy (value: string): string[] {
     }
   }
   return entries
+}
+
+/**
+ * CORS_ORIGINS: exact origins (scheme://host[:port]), compared as browsers send them in `Origin`.
+ * A path, a wildcard or a typo would silently never match, so each must already be in that form.
+ */
+function parseOrigins (value: string): string[] {
+  return splitList(value).map(entry => {
+    let origin: string | undefined
+    try {
+      origin = new URL(entry).origin
+    } catch {}
+    if (origin !== entry || !/^https?:\/\//.test(entry)) {
+      throw new ConfigError(`CORS_ORIGINS: '${entry}' is not an origin like https://app.example.com (scheme, host and port only${origin === undefined || origin === 'null' ? '' : `; did you mean ${origin}?`})`)
+    }
+    return origin
+  })
 }
 
 function splitList (value: string): string[] {

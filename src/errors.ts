@@ -28,14 +28,17 @@ export class InvalidRefreshTokenError extends Error {
   override name = 'InvalidRefreshTokenError'
   readonly statusCode = 401
   readonly code = 'INVALID_REFRESH_TOKEN'
-  /** 'reused': a spent token came back and its session `sessionId` was revoked (for the audit log) */
+  /** 'reused': a spent token came back and its session was revoked (for the audit log) */
   readonly reason: 'invalid' | 'reused'
+  /** the user and session the token names, when it is well-formed (for the audit log) */
+  readonly userId: string | undefined
   readonly sessionId: string | undefined
-  constructor (reason: 'invalid' | 'reused' = 'invalid', sessionId?: string) {
+  constructor (reason: 'invalid' | 'reused' = 'invalid', named: { userId?: string, sessionId?: string } = {}) {
     // One message for every cause: a client must not learn which tokens once existed.
     super('The refresh token is invalid, expired, spent or revoked')
     this.reason = reason
-    this.sessionId = sessionId
+    this.userId = named.userId
+    this.sessionId = named.sessionId
   }
 }
 
@@ -43,8 +46,11 @@ export class InvalidCredentialsError extends Error {
   override name = 'InvalidCredentialsError'
   readonly statusCode = 401
   readonly code = 'INVALID_CREDENTIALS'
-  constructor () {
+  /** the id the username would have, existing or not (for the audit log) */
+  readonly userId: string
+  constructor (userId: string) {
     super('Invalid username or password')
+    this.userId = userId
   }
 }
 

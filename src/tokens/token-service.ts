@@ -1,5 +1,5 @@
 import { InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
-import { randomId } from '../ids.js'
+import { randomId, userIdFor } from '../ids.js'
 import type { AuthStore, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
 import type { AccessTokenClaims, AccessTokenCodec } from './access-token.js'
@@ -54,15 +54,15 @@ export class TokenService {
     return this.#accessTokenTtl
   }
 
-  async login (username: string, password: string): Promise<IssuedTokens & { user: StoredUser }> {
+  async login (username: string, password: string): Promise<IssuedTokens & { user: StoredUser, sessionId: string }> {
     const user = await this.#users.authenticate(username, password)
-    if (user === null) throw new InvalidCredentialsError()
+    if (user === null) throw new InvalidCredentialsError(userIdFor(username))
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
     const now = this.#now()
     const expiresAt = now + this.#refreshTokenTtl * 1000
     await this.#store.createSession({ userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt })
-    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user }
+    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user, sessionId }
   }
 
   /**
@@ -78,7 +78,7 @@ export class TokenService {
       next.hash,
       this.#accessTokenTtl
     )
-    if (rotation.outcome !== 'rotated') throw new InvalidRefreshTokenError(rotation.outcome, presented.sessionId)
+    if (rotation.outcome !== 'rotated') throw new InvalidRefreshTokenError(rotation.outcome, { userId: presented.userId, sessionId: presented.sessionId })
     // Roles are the account's as of this rotation, so a changed account takes effect at refresh.
     const user = { id: presented.userId, roles: rotation.roles }
     return { ...this.#issue(user, presented.sessionId, next.token, rotation.expiresAt, this.#now()), userId: user.id, sessionId: presented.sessionId }
@@ -88,7 +88,7 @@ export class TokenService {
    * Ends the session named by either token and denies the access token until it expires.
    * Silently does nothing for tokens that are invalid: callers must not learn which were valid.
    */
-  async logout (request: LogoutRequest): Promise<{ sessionIds: string[] }> {
+  async logout (request: LogoutRequest): Promise<{ userId: string | undefined, sessionIds: string[] }> {
     // The store is consulted whatever the tokens are, so an outage answers 503 for garbage too:
     // a fast 204 for invalid tokens next to a 503 for valid ones would tell them apart.
     await this.#store.ping()
@@ -112,7 +112,8 @@ export class TokenService {
       )
       if (revoked) ended.push(presented.sessionId)
     }
-    return { sessionIds: ended }
+    // The user only as far as a token proved it: a well-formed string can name anyone.
+    return { userId: claims?.sub ?? (ended.length > 0 ? presented?.userId : undefined), sessionIds: ended }
   }
 
   /**

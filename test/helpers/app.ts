@@ -26,13 +26,20 @@ export function testUsersFile (): string {
   return usersFile
 }
 
-/** The environment a test app runs with: production's variables, test values. */
+/**
+ * The environment a test app runs with: production's variables, test values. The rate limits
+ * stay on (every request goes through the limiter and its Redis counters) but are set high
+ * enough that only the rate-limit tests, which set their own, ever reach them.
+ */
 export async function testEnv (store: StoreKind, overrides: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
   return {
     NODE_ENV: 'test',
     JWT_SECRET: TEST_SECRET,
     USERS_FILE: testUsersFile(),
     LOG_LEVEL: 'silent',
+    RATE_LIMIT_MAX: '1000000',
+    RATE_LIMIT_LOGIN_MAX: '1000000',
+    RATE_LIMIT_REFRESH_MAX: '1000000',
     ...(store === 'redis' ? { REDIS_URL: await testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
     ...overrides,
   }

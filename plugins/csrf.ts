@@ -1,0 +1,70 @@
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from './cookies.js'
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export class CrossSiteRequestError extends Error {
+  override name = 'CrossSiteRequestError'
+  readonly statusCode = 403
+  readonly code = 'CROSS_SITE_REQUEST'
+  constructor () {
+    super('A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS')
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * preHandler hook of every route a cookie can authenticate: a state-changing request that
+     * would be authenticated by one of our cookies must come from an allowed origin (403 otherwise).
+     */
+    csrfProtection: preHandlerAsyncHookHandler
+  }
+}
+
+/**
+ * Whether one of our cookies would authenticate this request: the access cookie when there is no
+ * Bearer header, the refresh cookie when the body carries no refresh token. Tokens sent in a
+ * header or a body cannot be forged by another site, so those requests need no check.
+ */
+function authenticatedByCookie (request: FastifyRequest): boolean {
+  const { cookies, headers } = request
+  const bearer = headers.authorization !== undefined && /^bearer(?:\s|$)/i.test(headers.authorization)
+  if (!bearer && cookies[ACCESS_COOKIE] !== undefined) return true
+  const body = request.body as { refresh_token?: unknown } | null | undefined
+  return cookies[REFRESH_COOKIE] !== undefined && (typeof body !== 'object' || body === null || body.refresh_token === undefined)
+}
+
+/** `scheme://host[:port]` of a URL as browsers compare origins; undefined for `null` and garbage. */
+function originOf (url: string): string | undefined {
+  try {
+    const origin = new URL(url).origin
+    return origin === 'null' ? undefined : origin
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * CSRF defence for cookie mode (DESIGN.md): the request's Origin (or, without one, its Referer's
+ * origin) must be the API's own origin — scheme and host as the client used them, through trusted
+ * proxies — or one of CORS_ORIGINS. A request with neither header is not from a browser. SameSite=
+ * Strict cookies already stop other sites; this also stops sibling subdomains (same site).
+ */
+export default fp(async function csrf (fastify) {
+  const allowed = new Set(fastify.config.corsOrigins)
+
+  const csrfProtection: preHandlerAsyncHookHandler = async function (request) {
+    if (SAFE_METHODS.has(request.method) || !authenticatedByCookie(request)) return
+    const { origin, referer } = request.headers
+    if (origin === undefined && referer === undefined) return
+    const claimed = originOf(origin ?? referer ?? '')
+    const own = originOf(`${request.protocol}://${request.host}`)
+    if (claimed !== undefined && (claimed === own || allowed.has(claimed))) return
+    request.audit('csrf_refused', { origin: (origin ?? referer ?? '').slice(0, 200) })
+    throw new CrossSiteRequestError()
+  }
+
+  fastify.decorate('csrfProtection', csrfProtection)
+}, { name: 'csrf', dependencies: ['config', 'cookies', 'audit'] })

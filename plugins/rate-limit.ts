@@ -1,0 +1,96 @@
+import fastifyRateLimit, { normalizeIP, type RateLimitPluginOptions } from '@fastify/rate-limit'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+
+/** Limits count per minute. */
+const WINDOW_MS = 60_000
+/**
+ * The limiter fails open (DESIGN.md: the auth checks behind it fail closed), and fast: a stalled
+ * Redis costs a request at most this long before it goes through uncounted.
+ */
+const LIMITER_COMMAND_TIMEOUT_MS = 150
+const LIMITER_CONNECT_TIMEOUT_MS = 1000
+
+export interface RequestLimit {
+  /** names the counter (`<REDIS_KEY_PREFIX>rate:<name>:<key>`) and the limit in audit lines */
+  name: string
+  /** requests per minute; 0 turns this limit off */
+  max: number
+  /** what is counted; the client IP (an IPv6 /64) when unset */
+  key?: (request: FastifyRequest) => string
+  /** the audited user, where the limit is per user */
+  userId?: (request: FastifyRequest) => string | undefined
+  /** `preHandler` when the key needs the validated body; `onRequest` (before any parsing) otherwise */
+  hook?: 'onRequest' | 'preHandler'
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * A plugin adding one more limit to every route of the scope it is registered in, on top of
+     * the API-wide one: `await scope.register(fastify.requestLimit({ name: 'login', ... }))`.
+     */
+    requestLimit (limit: RequestLimit): FastifyPluginAsync
+  }
+}
+
+/** The client IP as the limiter sees it: TRUST_PROXY decides whether X-Forwarded-For counts. */
+export function clientAddress (request: FastifyRequest): string {
+  return normalizeIP(request.ip)
+}
+
+function tooManyRequests (_request: FastifyRequest, context: { statusCode: number, after: string }) {
+  return Object.assign(new Error(`Too many requests; retry in ${context.after}`), { statusCode: context.statusCode, code: 'RATE_LIMITED' })
+}
+
+/**
+ * @fastify/rate-limit, counting in Redis when REDIS_URL is set (so every instance shares the
+ * counts) and in process memory otherwise. One API-wide limit per client IP (RATE_LIMIT_MAX; 0
+ * turns every limit off); routes add stricter ones with `fastify.requestLimit`. Each limit is its
+ * own plugin registration, so a request passes every limit of its route, not just the first.
+ */
+export default fp(async function rateLimit (fastify) {
+  const { config } = fastify
+  const enabled = config.rateLimit.max > 0
+
+  let redis: Redis | undefined
+  if (enabled && config.redisUrl !== undefined) {
+    redis = new Redis(config.redisUrl, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: LIMITER_COMMAND_TIMEOUT_MS,
+      connectTimeout: LIMITER_CONNECT_TIMEOUT_MS,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    })
+    // Failures surface as skipped counts; the store's client reports the outage itself.
+    redis.on('error', () => {})
+    await redis.connect()
+    const client = redis
+    fastify.addHook('onClose', async () => { client.disconnect() })
+  }
+
+  function options (limit: RequestLimit): RateLimitPluginOptions {
+    return {
+      global: true,
+      max: limit.max,
+      timeWindow: WINDOW_MS,
+      hook: limit.hook ?? 'onRequest',
+      keyGenerator: limit.key ?? clientAddress,
+      ...(redis === undefined ? {} : { redis, nameSpace: `${config.redisKeyPrefix}rate:${limit.name}:` }),
+      skipOnError: true,
+      errorResponseBuilder: tooManyRequests,
+      onExceeded: (request) => request.audit('rate_limited', { limit: limit.name, userId: limit.userId?.(request) }),
+    }
+  }
+
+  fastify.decorate('requestLimit', function (limit: RequestLimit): FastifyPluginAsync {
+    return fp(async function requestLimit (scope) {
+      if (enabled && limit.max > 0) await scope.register(fastifyRateLimit, options(limit))
+    }, { name: `rate-limit-${limit.name}` })
+  })
+
+  if (enabled) await fastify.register(fastifyRateLimit, options({ name: 'api', max: config.rateLimit.max }))
+}, { name: 'rate-limit', dependencies: ['config', 'audit'] })
