@@ -92,5 +92,13 @@ export default fp(async function rateLimit (fastify) {
     }, { name: `rate-limit-${limit.name}` })
   })
 
-  if (enabled) await fastify.register(fastifyRateLimit, options({ name: 'api', max: config.rateLimit.max }))
+  if (!enabled) return
+  // The API-wide limit is an application-level hook, so it runs before every route's own hooks
+  // (authentication included: a flood of bad tokens is limited too) and before the 404 handler.
+  await fastify.register(fastifyRateLimit, { ...options({ name: 'api', max: config.rateLimit.max }), global: false })
+  const apiLimit = fastify.rateLimit()
+  fastify.addHook('onRequest', async function (request, reply) {
+    // Probes opt out on the route (`config: { rateLimit: false }`): a load balancer must never see 429.
+    if (request.routeOptions.config.rateLimit !== false) await apiLimit.call(this, request, reply)
+  })
 }, { name: 'rate-limit', dependencies: ['config', 'audit'] })
