@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { STORE_KINDS, USERS, buildTestApp, type StoreKind } from './helpers/app.js'
+import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, refresh } from './helpers/http.js'
 import { keysUnder, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 
