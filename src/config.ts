@@ -148,7 +148,7 @@ function parseOrigins (value: string): string[] {
     try {
       origin = new URL(entry).origin
     } catch {}
-    if (origin !== entry || !/^https?:\/\//.test(entry)) {
+    if (origin !== entry || !/^https?:\/\//.test(entry) || entry.includes('*')) {
       throw new ConfigError(`CORS_ORIGINS: '${entry}' is not an origin like https://app.example.com (scheme, host and port only${origin === undefined || origin === 'null' ? '' : `; did you mean ${origin}?`})`)
     }
     return origin

@@ -10,7 +10,7 @@ const ARTIFACTS = 'test-artifacts'
 // A browser on a machine busy with the rest of the suite can take a while; tap's 30 s is too tight.
 t.setTimeout(180_000)
 
-async function openDocs (t: Test): Promise<{ page: Page }> {
+async function openDocs (t: Test): Promise<{ page: Page, cspViolations: string[] }> {
   // As a new user runs it: development, with the demo users the login example names.
   const { app } = await buildTestApp(t, 'memory', { NODE_ENV: 'development', USERS_FILE: '' })
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -22,9 +22,12 @@ async function openDocs (t: Test): Promise<{ page: Page }> {
   })
   t.teardown(() => browser.close())
   const page = await browser.newPage()
+  // The page runs under the security headers (helmet, Swagger UI's own CSP): anything they block shows here.
+  const cspViolations: string[] = []
+  page.on('console', message => { if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text()) })
   await page.goto(`${baseUrl}/docs`)
   await page.locator('.opblock-tag-section').first().waitFor()
-  return { page }
+  return { page, cspViolations }
 }
 
 /** Expands an operation, tries it out as it stands and returns the live response's status and body. */
@@ -44,7 +47,7 @@ async function tryOperation (page: Page, id: string): Promise<{ status: string, 
 }
 
 t.test('Swagger UI, as the README walks it: 401 first, log in with the example, Authorize, then the profile', async (t) => {
-  const { page } = await openDocs(t)
+  const { page, cspViolations } = await openDocs(t)
 
   const anonymous = await tryOperation(page, 'operations-api-getProfile')
   t.equal(anonymous.status, '401', 'without authorizing: 401')
@@ -72,4 +75,5 @@ t.test('Swagger UI, as the README walks it: 401 first, log in with the example, 
   await page.locator('.opblock-tag-section').first().waitFor()
   const afterReload = await tryOperation(page, 'operations-api-getProfile')
   t.equal(afterReload.status, '200', 'persistAuthorization: still authorized after a reload')
+  t.same(cspViolations, [], 'no Content-Security-Policy violation on the way')
 })

@@ -1,0 +1,46 @@
+import t from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import { USERS, buildTestApp } from './helpers/app.js'
+import { bearer, loginTokens } from './helpers/http.js'
+
+function assertHelmet (t: Test, response: LightMyRequestResponse, what: string) {
+  t.equal(response.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`)
+  t.match(response.headers['strict-transport-security'], /max-age=\d+/, `${what}: HSTS`)
+  t.equal(response.headers['x-frame-options'], 'SAMEORIGIN', `${what}: X-Frame-Options`)
+  t.equal(response.headers['referrer-policy'], 'no-referrer', `${what}: Referrer-Policy`)
+  t.equal(response.headers['x-powered-by'], undefined, `${what}: no X-Powered-By`)
+}
+type Test = Parameters<Parameters<typeof t.test>[1]>[0]
+
+t.test('every API answer carries the security headers, a deny-all CSP and Cache-Control: no-store', async (t) => {
+  const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_LOGIN_MAX: '1' })
+  const tokens = await loginTokens(app, USERS.alice)
+  const answers: Record<string, LightMyRequestResponse> = {
+    'login 200': await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.1', payload: { username: 'root', password: USERS.root.password } }),
+    'login 401': await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', payload: { username: 'root', password: 'wrong' } }),
+    'login 429': await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', payload: { username: 'root', password: 'wrong' } }),
+    'login 400': await app.inject({ method: 'POST', url: '/auth/login', payload: {} }),
+    'refresh 200': await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } }),
+    'profile 200': await app.inject({ url: '/api/profile', headers: bearer(tokens.access_token) }),
+    'profile 401': await app.inject({ url: '/api/profile' }),
+    'logout 204': await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) }),
+    'health 200': await app.inject({ url: '/health' }),
+    'not found 404': await app.inject({ url: '/nope' }),
+  }
+  for (const [what, response] of Object.entries(answers)) {
+    t.equal(String(response.statusCode), what.split(' ').at(-1), `${what}: status`)
+    assertHelmet(t, response, what)
+    t.equal(response.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'", `${what}: CSP`)
+    t.equal(response.headers['cache-control'], 'no-store', `${what}: no-store`)
+  }
+})
+
+t.test('Swagger UI keeps its own CSP under the security headers', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { DOCS_ENABLED: 'true' })
+  const page = await app.inject({ url: '/docs' })
+  t.equal(page.statusCode, 200)
+  assertHelmet(t, page, '/docs')
+  t.match(page.headers['content-security-policy'], /script-src 'self'/, 'its CSP lets its own scripts run')
+  t.notMatch(page.headers['content-security-policy'], /default-src 'none'/, 'not the API\'s deny-all one')
+  t.match(page.headers['content-security-policy'], /style-src 'self' 'unsafe-inline';/, 'inline styles (set by Swagger UI at run time) allowed')
+})
