@@ -28,7 +28,7 @@ async function suite (t: Test, store: StoreKind) {
   t.test('a cookie refresh from a foreign origin is refused before the token is spent', async (t) => {
     const { app } = await buildTestApp(t, store, ENV)
     const session = await cookieSession(app)
-    for (const headers of [
+    const foreign: Array<Record<string, string>> = [
       { origin: 'https://evil.example.com' },
       { origin: 'https://api.example.com.evil.com' },
       { origin: 'null' },
@@ -36,7 +36,8 @@ async function suite (t: Test, store: StoreKind) {
       { referer: 'https://evil.example.com/page?x=1' },
       { referer: 'not a url' },
       { origin: 'https://evil.example.com', referer: `${SPA}/` },
-    ]) {
+    ]
+    for (const headers of foreign) {
       assertRefused(t, await refreshByCookie(app, session.cookie, headers), JSON.stringify(headers))
     }
     const allowed = await refreshByCookie(app, session.cookie, { origin: SPA })
@@ -45,7 +46,8 @@ async function suite (t: Test, store: StoreKind) {
 
   t.test('allowed: the API\'s own origin, CORS_ORIGINS, a same-origin Referer, and no Origin/Referer at all', async (t) => {
     const { app } = await buildTestApp(t, store, ENV)
-    for (const headers of [{ origin: 'http://localhost' }, { origin: 'http://localhost:80' }, { origin: SPA }, { referer: `${SPA}/settings` }, { referer: 'http://localhost/docs' }, {}]) {
+    const allowed: Array<Record<string, string>> = [{ origin: 'http://localhost' }, { origin: 'http://localhost:80' }, { origin: SPA }, { referer: `${SPA}/settings` }, { referer: 'http://localhost/docs' }, {}]
+    for (const headers of allowed) {
       const session = await cookieSession(app)
       t.equal((await refreshByCookie(app, session.cookie, headers)).statusCode, 200, JSON.stringify(headers))
     }

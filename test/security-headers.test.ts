@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens } from './helpers/http.js'
@@ -10,7 +10,6 @@ function assertHelmet (t: Test, response: LightMyRequestResponse, what: string) 
   t.equal(response.headers['referrer-policy'], 'no-referrer', `${what}: Referrer-Policy`)
   t.equal(response.headers['x-powered-by'], undefined, `${what}: no X-Powered-By`)
 }
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('every API answer carries the security headers, a deny-all CSP and Cache-Control: no-store', async (t) => {
   const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_LOGIN_MAX: '1' })
