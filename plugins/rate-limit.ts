@@ -2,6 +2,7 @@ import fastifyRateLimit, { normalizeIP, type RateLimitPluginOptions } from '@fas
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
+import { redactRedisUrl } from '../src/store/index.js'
 
 /** Limits count per minute. */
 const WINDOW_MS = 60_000
@@ -55,8 +56,9 @@ export default fp(async function rateLimit (fastify) {
   const enabled = config.rateLimit.max > 0
 
   let redis: Redis | undefined
-  if (enabled && config.redisUrl !== undefined) {
-    redis = new Redis(config.redisUrl, {
+  const { redisUrl } = config
+  if (enabled && redisUrl !== undefined) {
+    redis = new Redis(redisUrl, {
       lazyConnect: true,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
@@ -67,7 +69,10 @@ export default fp(async function rateLimit (fastify) {
     })
     // Failures surface as skipped counts; the store's client reports the outage itself.
     redis.on('error', () => {})
-    await redis.connect()
+    // The store has just reached Redis (start-up refuses otherwise), so this normally succeeds at once.
+    await redis.connect().catch((err: Error) => {
+      throw new Error(`REDIS_URL: the rate limiter cannot reach Redis at ${redactRedisUrl(redisUrl)} (${err.message})`)
+    })
     const client = redis
     fastify.addHook('onClose', async () => { client.disconnect() })
   }
@@ -101,4 +106,4 @@ export default fp(async function rateLimit (fastify) {
     // Probes opt out on the route (`config: { rateLimit: false }`): a load balancer must never see 429.
     if (request.routeOptions.config.rateLimit !== false) await apiLimit.call(this, request, reply)
   })
-}, { name: 'rate-limit', dependencies: ['config', 'audit'] })
+}, { name: 'rate-limit', dependencies: ['config', 'audit', 'store'] })

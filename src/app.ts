@@ -53,8 +53,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   // Order matters for the hooks: headers and CORS go on every answer, 429s included.
   await app.register(securityHeadersPlugin)
   await app.register(corsPlugin)
-  await app.register(rateLimitPlugin)
   await app.register(storePlugin)
+  await app.register(rateLimitPlugin)
   await app.register(usersPlugin)
   await app.register(jwtPlugin)
   await app.register(cookiesPlugin)

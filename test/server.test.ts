@@ -1,39 +1,7 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import t from 'tap'
 import { TEST_SECRET, testUsersFile } from './helpers/app.js'
 import { freePort } from './helpers/redis.js'
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-const API_VARIABLES = /^(NODE_ENV|PORT|HOST|REDIS_URL|REDIS_KEY_PREFIX|JWT_\w+|ACCESS_TOKEN_TTL|REFRESH_TOKEN_TTL|USERS_FILE|CORS_ORIGINS|RATE_LIMIT_\w+|TRUST_PROXY|LOG_LEVEL)$/
-function withoutApiVariables (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !API_VARIABLES.test(name)))
-}
-
-const SERVER = 'dist/src/server.js'
-if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: npm test builds it first (npm run build)`)
-
-/** Runs the built server exactly as `npm start` and the Docker image do. */
-function startServer (env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--enable-source-maps', SERVER], {
-    // The parent's environment (tap's coverage hooks ride on it) minus anything the API reads.
-    env: { ...withoutApiVariables(process.env), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk) => { stdout += chunk })
-  child.stderr.on('data', (chunk) => { stderr += chunk })
-  const exited = new Promise<Run>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })))
-  const listening = async () => {
-    const deadline = Date.now() + 20_000
-    while (!stdout.includes('Server listening') && Date.now() < deadline && child.exitCode === null) {
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-  }
-  return { child, exited, listening }
-}
+import { startServer } from './helpers/server.js'
 
 t.test('production refuses to start on unsafe settings, naming the variable', async (t) => {
   const port = String(await freePort())
