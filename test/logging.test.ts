@@ -1,19 +1,7 @@
-import { Writable } from 'node:stream'
 import t from 'tap'
 import { STORE_KINDS, TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, setCookies } from './helpers/http.js'
-
-/** Collects every log line the app writes. */
-function logCapture () {
-  const lines: string[] = []
-  const stream = new Writable({
-    write (chunk, _encoding, done) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean))
-      done()
-    },
-  })
-  return { stream, lines }
-}
+import { logCapture } from './helpers/log.js'
 
 for (const store of STORE_KINDS) {
   t.test(`${store} store: no token, cookie, password or secret reaches the log, at any level`, async (t) => {

@@ -1,0 +1,58 @@
+import t from 'tap'
+import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { bearer, login, loginTokens, refresh } from './helpers/http.js'
+import { logCapture } from './helpers/log.js'
+import { userIdFor } from '../src/ids.js'
+
+const INFO = 30
+const WARN = 40
+
+for (const store of STORE_KINDS) {
+  t.test(`${store} store: every security event is one structured line with a stable event name, the user and the request id`, async (t) => {
+    const { stream, records } = logCapture()
+    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'info', RATE_LIMIT_LOGIN_MAX: '2' }, stream)
+    const alice = userIdFor(USERS.alice.username)
+
+    const first = await loginTokens(app, USERS.alice)
+    const profile = (await app.inject({ url: '/api/profile', headers: bearer(first.access_token) })).json()
+    t.equal(profile.id, alice, 'audit user ids are the ids the API reports')
+    await login(app, USERS.alice.username, 'wrong-password')
+    await login(app, USERS.alice.username, 'wrong-again') // the third attempt: over the limit
+    await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.9', payload: { username: 'nobody', password: 'x' } })
+    const second = (await refresh(app, first.refresh_token)).json()
+    await refresh(app, first.refresh_token) // reuse: revokes the session
+    await refresh(app, 'not-a-token')
+    const other = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.10', payload: { username: USERS.root.username, password: USERS.root.password } })
+    await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(other.json().access_token) })
+    await app.close()
+
+    const events = records().filter(line => line.event !== undefined)
+    const session = (first.access_token.split('.')[1] ?? '')
+    const sid = JSON.parse(Buffer.from(session, 'base64url').toString()).sid as string
+    const rootSid = JSON.parse(Buffer.from(other.json().access_token.split('.')[1], 'base64url').toString()).sid as string
+
+    t.match(events.map(e => e.event), [
+      'login_succeeded', 'login_failed', 'rate_limited', 'login_failed', 'token_refreshed',
+      'refresh_token_reused', 'refresh_failed', 'login_succeeded', 'logged_out',
+    ], 'the events, in order')
+    t.match(events[0], { level: INFO, event: 'login_succeeded', userId: alice, sessionId: sid })
+    t.match(events[1], { level: INFO, event: 'login_failed', userId: alice })
+    t.match(events[2], { level: WARN, event: 'rate_limited', limit: 'login', userId: alice })
+    t.match(events[3], { level: INFO, event: 'login_failed', userId: userIdFor('nobody') })
+    t.match(events[4], { level: INFO, event: 'token_refreshed', userId: alice, sessionId: sid })
+    t.match(events[5], { level: WARN, event: 'refresh_token_reused', userId: alice, sessionId: sid })
+    t.match(events[6], { level: INFO, event: 'refresh_failed' })
+    t.equal(events[6]?.userId, undefined, 'a malformed token names no user')
+    t.match(events[7], { level: INFO, event: 'login_succeeded', userId: userIdFor('root'), sessionId: rootSid })
+    t.match(events[8], { level: INFO, event: 'logged_out', userId: userIdFor('root'), sessionIds: [rootSid] })
+
+    const requestIds = events.map(e => e.reqId)
+    t.ok(requestIds.every(id => typeof id === 'string' && id !== ''), 'every event carries its request id')
+    t.equal(new Set(requestIds).size, events.length, 'one request each')
+    const text = JSON.stringify(events)
+    for (const secret of [first.access_token, first.refresh_token, second.refresh_token, second.access_token, USERS.alice.password, 'wrong-password', 'nobody']) {
+      t.notOk(text.includes(secret), `no secret or raw username in audit lines: ${secret.slice(0, 10)}…`)
+    }
+    t.equal(second.token_type, 'Bearer')
+  })
+}
