@@ -77,7 +77,7 @@ const BAD_VALUES: Record<string, string> = {
   'combining marks': JSON.stringify('a' + '\u0301'.repeat(200)),
   'sql-ish': JSON.stringify("' OR 1=1 --"),
   'path-ish': JSON.stringify('../../etc/passwd'),
-  'template-ish': JSON.stringify('{{7*7}}' + '${7*7}'), // a server-side template probe, on purpose
+  'template-ish': JSON.stringify('{{7*7}}' + '$' + '{7*7}'),
   'long string': JSON.stringify('x'.repeat(2000)),
   'control characters': JSON.stringify('\u0001\u0002\u001b[31m\r\n'),
 }
