@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { dummyPasswordHash } from '../src/passwords.js'
-import { DEMO_USERS, UserDirectory, readUsersFile, type UserEntry } from '../src/users.js'
+import { DEMO_USERS, UserDirectory, readUsersFile, refuseDemoUsers, type UserEntry } from '../src/users.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,6 +24,14 @@ export default fp(async function users (fastify) {
     entries = DEMO_USERS
     fastify.log.warn({ demoUsers: DEMO_USERS.map(u => `${u.username} / ${'password' in u ? u.password : ''} (${u.roles.join(', ')})`) },
       'development: seeded demo users (username / password); set USERS_FILE to use your own')
+  }
+  if (config.isProduction) {
+    await refuseDemoUsers(entries)
+    const present = await directory.demoAccounts()
+    if (present.length > 0) {
+      throw new Error(`the token store holds the demo user${present.length > 1 ? 's' : ''} ${present.map(u => `'${u}'`).join(', ')} with the published password ` +
+        '(a development instance used this Redis?): delete the account or change its password; production refuses demo users')
+    }
   }
   const created = await directory.seed(entries)
   fastify.log.info({ created: created.length, total: entries.length }, 'users loaded')

@@ -47,6 +47,17 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   // JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
+  try {
+    await registerEverything(app, config)
+  } catch (err) {
+    // A refused start-up must not leave a Redis connection (or anything else) open behind it.
+    await app.close().catch(() => {})
+    throw err
+  }
+  return app
+}
+
+async function registerEverything (app: FastifyInstance, config: Config): Promise<void> {
   await app.register(configPlugin, { config })
   await app.register(auditPlugin)
   await app.register(errorsPlugin)
@@ -67,5 +78,4 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(apiRoutes, { prefix: '/api' })
-  return app
 }

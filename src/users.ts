@@ -60,6 +60,25 @@ export async function readUsersFile (path: string): Promise<UserEntry[]> {
   return data
 }
 
+/** Whether a user entry is one of the demo users with its published password. */
+async function isDemoUser (entry: UserEntry): Promise<boolean> {
+  const demo = DEMO_USERS.find(d => d.username === entry.username)
+  if (demo === undefined || !('password' in demo)) return false
+  return 'password' in entry ? entry.password === demo.password : verifyPassword(entry.passwordHash, demo.password)
+}
+
+/**
+ * Production refuses demo users (their passwords are in the README), wherever they would come
+ * from: a USERS_FILE that lists one. Throws ConfigError naming them.
+ */
+export async function refuseDemoUsers (entries: UserEntry[]): Promise<void> {
+  const found: string[] = []
+  for (const entry of entries) if (await isDemoUser(entry)) found.push(entry.username)
+  if (found.length > 0) {
+    throw new ConfigError(`USERS_FILE: ${found.map(u => `'${u}'`).join(', ')} ${found.length > 1 ? 'are demo users' : 'is a demo user'} with the published password; production refuses demo users`)
+  }
+}
+
 /** Users and their passwords, over the store. */
 export class UserDirectory {
   readonly #store: AuthStore
@@ -81,6 +100,19 @@ export class UserDirectory {
     const user = await this.#store.getUser(userIdFor(username))
     const matches = await verifyPassword(user?.passwordHash ?? await dummyPasswordHash(), password)
     return user !== null && matches && user.username === username ? user : null
+  }
+
+  /**
+   * The demo users the store holds with their published passwords: a development instance that
+   * once ran against this Redis would have seeded them. Production refuses to start while any is there.
+   */
+  async demoAccounts (): Promise<string[]> {
+    const found: string[] = []
+    for (const demo of DEMO_USERS) {
+      const user = await this.#store.getUser(userIdFor(demo.username))
+      if (user !== null && await isDemoUser({ username: user.username, roles: user.roles, passwordHash: user.passwordHash })) found.push(demo.username)
+    }
+    return found
   }
 
   async profile (userId: string): Promise<Profile | null> {

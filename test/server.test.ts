@@ -1,7 +1,16 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { TEST_SECRET, testUsersFile } from './helpers/app.js'
-import { freePort } from './helpers/redis.js'
+import { freePort, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
 import { startServer } from './helpers/server.js'
+
+function demoUsersFile (): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'token-auth-demo-')), 'users.json')
+  writeFileSync(path, JSON.stringify([{ username: 'demo', password: 'demo-password', roles: ['user'] }]))
+  return path
+}
 
 t.test('production refuses to start on unsafe settings, naming the variable', async (t) => {
   const port = String(await freePort())
@@ -9,6 +18,7 @@ t.test('production refuses to start on unsafe settings, naming the variable', as
     ['no JWT_SECRET', { REDIS_URL: 'redis://127.0.0.1:6379' }, /JWT_SECRET is required in production/],
     ['a short JWT_SECRET', { REDIS_URL: 'redis://127.0.0.1:6379', JWT_SECRET: 'too-short' }, /JWT_SECRET must be at least 32 bytes/],
     ['no REDIS_URL', { JWT_SECRET: TEST_SECRET }, /REDIS_URL is required in production/],
+    ['a demo user in USERS_FILE', { JWT_SECRET: TEST_SECRET, REDIS_URL: await testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix(), USERS_FILE: demoUsersFile() }, /USERS_FILE: 'demo' is a demo user with the published password; production refuses demo users/],
     ['a Redis that does not answer', { JWT_SECRET: TEST_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, /REDIS_URL: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer/],
   ]
   for (const [name, env, message] of cases) {
