@@ -66,7 +66,8 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       name: 'login',
       max: config.rateLimit.loginMax,
       hook: 'preHandler',
-      key: request => `${clientAddress(request)}:${loginUserId(request)}`,
+      // Under the user's hash tag, like every key about one user (DESIGN.md's Redis key rule).
+      key: request => `{user:${loginUserId(request)}}:${clientAddress(request)}`,
       userId: loginUserId,
     }))
     scope.withTypeProvider<TypeBoxTypeProvider>().post('/login', {

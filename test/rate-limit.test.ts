@@ -104,7 +104,7 @@ t.test('login attempts spread over two instances add up', async (t) => {
     return Promise.all(keys.map(async key => ({ key, value: await redis.get(key), ttl: await redis.pttl(key) })))
   })
   t.equal(counters.length, 1, 'one counter in Redis for this IP and username')
-  t.match(counters[0]?.key, /:rate:login:198\.51\.100\.7:[A-Za-z0-9_-]{22}$/, 'keyed by IP and user id, not the raw username')
+  t.match(counters[0]?.key, /:rate:login:\{user:[A-Za-z0-9_-]{22}\}:198\.51\.100\.7$/, 'keyed by user id (under the user\'s hash tag) and IP, never the raw username')
   t.equal(counters[0]?.value, '7', 'every attempt counted once')
   t.ok(counters[0] !== undefined && counters[0].ttl > 0 && counters[0].ttl <= 60_000, 'the counter expires within the minute')
 })

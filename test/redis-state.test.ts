@@ -29,7 +29,19 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
   const base = `${config.redisKeyPrefix}{user:${userId}}`
 
   await withRedis(String(config.redisUrl), async (redis) => {
-    const keys = (await keysUnder(redis, config.redisKeyPrefix)).sort()
+    const all = (await keysUnder(redis, config.redisKeyPrefix)).sort()
+    // Rate-limit counters: one per limit and client, each expiring within its minute.
+    const counters = all.filter(key => key.startsWith(`${config.redisKeyPrefix}rate:`))
+    t.same(counters, [
+      `${config.redisKeyPrefix}rate:api:127.0.0.1`,
+      `${config.redisKeyPrefix}rate:login:{user:${userIdFor(USERS.alice.username)}}:127.0.0.1`,
+      `${config.redisKeyPrefix}rate:refresh:127.0.0.1`,
+    ], 'rate-limit counters: API-wide per IP, login per user (under its hash tag) and IP, refresh per IP')
+    for (const key of counters) {
+      const ttl = await redis.pttl(key)
+      t.ok(ttl > 0 && ttl <= 60_000, `${key.slice(config.redisKeyPrefix.length)}: expires within the minute (${ttl} ms)`)
+    }
+    const keys = all.filter(key => !counters.includes(key))
     const expected = [
       `${base}:account`,
       `${base}:session:${sid(live)}`,
@@ -73,7 +85,7 @@ async function dump (redis: import('ioredis').Redis, key: string): Promise<unkno
   return redis.get(key)
 }
 
-t.test('a protected request costs exactly one Redis command (EXISTS on sid and jti together)', async (t) => {
+t.test('a protected request costs two Redis round trips: the rate-limit count and one EXISTS on sid and jti together', async (t) => {
   const redis = await PrivateRedis.start()
   t.teardown(() => redis.stop())
   const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
@@ -82,13 +94,14 @@ t.test('a protected request costs exactly one Redis command (EXISTS on sid and j
     const stats = async () => {
       const info = await client.info('commandstats')
       const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
-      return { exists: calls('exists'), all: [...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, name]) => name !== 'info').reduce((sum, [, , n]) => sum + Number(n), 0) }
+      return { exists: calls('exists'), evalsha: calls('evalsha'), inScript: calls('incr') + calls('pttl') + calls('pexpire'), all: [...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, name]) => name !== 'info').reduce((sum, [, , n]) => sum + Number(n), 0) }
     }
     const before = await stats()
     t.equal((await app.inject({ url: '/api/admin', headers: bearer(tokens.access_token) })).statusCode, 200)
     const after = await stats()
     t.equal(after.exists - before.exists, 1, 'one EXISTS')
-    t.equal(after.all - before.all, 1, 'and nothing else')
+    t.equal(after.evalsha - before.evalsha, 1, 'one rate-limit count (a script: INCR and its expiry in one step)')
+    t.equal(after.all - before.all - (after.inScript - before.inScript), 2, 'and nothing else: two round trips (the script\'s own INCR/PTTL run inside Redis)')
     t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200)
   })
 })
