@@ -16,9 +16,10 @@ const GOAL_RATIO = 0.55
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const keyPrefix = `bench:${randomId()}:auth:`
 
-async function startTarget (name: 'bare' | 'api') {
+/** RATE_LIMIT_MAX=0 (no limits) as DESIGN.md suggests for benchmarks, unless a scenario sets its own. */
+async function startTarget (name: 'bare' | 'api', env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, ['dist/test/bench/target.js', name], {
-    env: { ...process.env, NODE_ENV: 'development', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '0' },
+    env: { ...process.env, NODE_ENV: 'development', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix, LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
@@ -40,17 +41,26 @@ const bare = await startTarget('bare')
 const bareRow = await load('bare Fastify JSON route', `${bare.url}/hello`)
 await bare.stop()
 
+async function bearerFor (url: string) {
+  const login = await fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: 'admin-password' }),
+  })
+  const { access_token: token } = await login.json() as { access_token: string }
+  return { authorization: `Bearer ${token}` }
+}
+
 const api = await startTarget('api')
-const login = await fetch(`${api.url}/auth/login`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ username: 'admin', password: 'admin-password' }),
-})
-const { access_token: token } = await login.json() as { access_token: string }
-const auth = { authorization: `Bearer ${token}` }
+const auth = await bearerFor(api.url)
 const adminRow = await load('GET /api/admin (verify + denylist + role)', `${api.url}/api/admin`, auth)
 const profileRow = await load('GET /api/profile (… + account read)', `${api.url}/api/profile`, auth)
 await api.stop()
+
+// The same with the API-wide rate limit counting in Redis (a limit no run reaches): its cost.
+const limited = await startTarget('api', { RATE_LIMIT_MAX: '1000000' })
+const limitedRow = await load('GET /api/admin with the rate limit counting', `${limited.url}/api/admin`, await bearerFor(limited.url))
+await limited.stop()
 
 const redis = new Redis(redisUrl)
 const keys = await redis.keys(`${keyPrefix}*`)
@@ -58,7 +68,8 @@ if (keys.length > 0) await redis.del(...keys)
 redis.disconnect()
 
 const ratio = adminRow['req/s'] / bareRow['req/s']
-console.log(`\nprotected / bare = ${ratio.toFixed(2)} (goal ≥ ${GOAL_RATIO}); profile / bare = ${(profileRow['req/s'] / bareRow['req/s']).toFixed(2)}`)
+console.log(`\nprotected / bare = ${ratio.toFixed(2)} (goal ≥ ${GOAL_RATIO}); profile / bare = ${(profileRow['req/s'] / bareRow['req/s']).toFixed(2)}; ` +
+  `with the rate limit / bare = ${(limitedRow['req/s'] / bareRow['req/s']).toFixed(2)}`)
 console.log(`${CONNECTIONS} connections, ${DURATION_S} s each, Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//')}`)
 if (ratio < GOAL_RATIO) {
   console.error(`GOAL MISSED: protected route at ${ratio.toFixed(2)} of bare Fastify`)
