@@ -24,6 +24,22 @@ function optionalBodiesNotRequired (document: OpenApiDocument): OpenApiDocument 
   return document
 }
 
+interface ResponseSchema { $ref?: string, examples?: unknown[], description?: string, headers?: object }
+
+/**
+ * A response that is a $ref with `examples` beside it loses them on the way into the document
+ * (@fastify/swagger resolves the reference alone). Said as a media type with an example, it keeps it.
+ */
+function responseExamplesKept (schema: { response?: Record<string, ResponseSchema> } | undefined) {
+  if (schema?.response === undefined) return schema
+  const response = Object.fromEntries(Object.entries(schema.response).map(([status, value]) => {
+    if (value.$ref === undefined || value.examples === undefined) return [status, value]
+    const { $ref, examples, ...rest } = value
+    return [status, { ...rest, content: { 'application/json': { schema: { $ref }, example: examples[0] } } }]
+  }))
+  return { ...schema, response }
+}
+
 /**
  * The OpenAPI 3.1 document, built from the routes' schemas, and Swagger UI at /docs (JSON at
  * /docs/json, YAML at /docs/yaml). Registered before the routes so that it sees every one of them.
@@ -32,6 +48,7 @@ export default fp(async function openapi (fastify) {
   const { config } = fastify
   const info = packageInfo()
   await fastify.register(fastifySwagger, {
+    transform: ({ schema, url }) => ({ schema: responseExamplesKept(schema as Parameters<typeof responseExamplesKept>[0]) as typeof schema, url }),
     transformObject: (document) => 'openapiObject' in document
       ? optionalBodiesNotRequired(document.openapiObject as OpenApiDocument) as typeof document.openapiObject
       : document.swaggerObject,

@@ -23,7 +23,10 @@ const REFRESH_COOKIE_PARAMETER = {
   },
 }
 
-const CROSS_SITE = 'Cookie mode: the request came from an origin that is neither this API\'s nor one of CORS_ORIGINS (CSRF defence); nothing was spent'
+const CROSS_SITE = {
+  description: 'Cookie mode: the request came from an origin that is neither this API\'s nor one of CORS_ORIGINS (CSRF defence); nothing was spent',
+  example: { message: 'A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS', code: 'CROSS_SITE_REQUEST' },
+}
 
 /**
  * Answers with a token pair in the chosen transport. Cookie transport: both tokens in HttpOnly
@@ -82,7 +85,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         body: ref(LoginBody),
         response: {
           200: ref(TokenResponse, { description: 'Logged in: a new session', headers: TOKEN_COOKIES }),
-          ...errorResponses({ 400: true, 401: 'Wrong username or password (the same answer for both)', 413: true, 415: true, 429: true, 503: true }),
+          ...errorResponses({ 400: true, 401: { description: 'Wrong username or password (the same answer for both)', example: { message: 'Invalid username or password', code: 'INVALID_CREDENTIALS' } }, 413: true, 415: true, 429: true, 503: true }),
         },
       },
     }, async function (request, reply) {
@@ -107,7 +110,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         cookies: REFRESH_COOKIE_PARAMETER,
         response: {
           200: ref(TokenResponse, { description: 'A new pair; the presented refresh token is spent', headers: TOKEN_COOKIES }),
-          ...errorResponses({ 400: true, 401: 'The refresh token is missing, invalid, expired, spent or revoked', 403: CROSS_SITE, 413: true, 415: true, 429: true, 503: true }),
+          ...errorResponses({ 400: true, 401: { description: 'The refresh token is missing, invalid, expired, spent or revoked', example: { message: 'The refresh token is invalid, expired, spent or revoked', code: 'INVALID_REFRESH_TOKEN' } }, 403: CROSS_SITE, 413: true, 415: true, 429: true, 503: true }),
         },
       },
     }, async function (request, reply) {

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox'
 
 /** Every error this API answers with: `{statusCode, error, message}` plus `code` where one applies. */
@@ -13,7 +14,7 @@ export type ErrorResponse = Static<typeof ErrorResponse>
  * A reference to a schema registered once (plugins/schemas.ts) under its `$id`: OpenAPI shows it
  * as a named component, and handlers keep the static type of the schema it points to.
  */
-export function ref<T extends TSchema> (schema: T, options: { description?: string, headers?: Record<string, object> } = {}): TUnsafe<Static<T>> {
+export function ref<T extends TSchema> (schema: T, options: { description?: string, headers?: Record<string, object>, examples?: unknown[] } = {}): TUnsafe<Static<T>> {
   const id = (schema as { $id?: unknown }).$id
   if (typeof id !== 'string') throw new Error('ref() needs a schema with an $id')
   return Type.Unsafe<Static<T>>({ $ref: id, ...options })
@@ -42,13 +43,37 @@ const ERROR_HEADERS: Record<number, Record<string, object>> = {
   503: RETRY_AFTER,
 }
 
-/** Error responses a route declares: status → meaning (or `true` for the usual one). */
-export function errorResponses (meanings: Record<number, string | true>) {
-  return Object.fromEntries(Object.entries(meanings).map(([code, meaning]) =>
-    [code, ref(ErrorResponse, {
-      description: meaning === true ? ERROR_MEANINGS[Number(code)] ?? 'Error' : meaning,
-      ...(ERROR_HEADERS[Number(code)] === undefined ? {} : { headers: ERROR_HEADERS[Number(code)] }),
-    })]))
+/** A body as the API sends it for a status: the example of that response in the document. */
+export type ErrorExample = Pick<ErrorResponse, 'message' | 'code'>
+/** What each status usually says, as the API really words it (test/openapi.test.ts checks the codes). */
+const ERROR_EXAMPLES: Record<number, ErrorExample> = {
+  400: { message: 'body must be object', code: 'FST_ERR_VALIDATION' },
+  401: { message: 'Authentication required', code: 'INVALID_ACCESS_TOKEN' },
+  403: { message: "This resource requires the role 'admin'", code: 'INSUFFICIENT_ROLE' },
+  413: { message: 'Request body is too large', code: 'FST_ERR_CTP_BODY_TOO_LARGE' },
+  415: { message: 'Unsupported Media Type', code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' },
+  429: { message: 'Too many requests; retry in 1 minute', code: 'RATE_LIMITED' },
+  503: { message: 'The token store is unavailable; try again shortly', code: 'STORE_UNAVAILABLE' },
+}
+
+/** A route's own wording of an error status: its meaning, and the body it answers with when it differs. */
+export interface ErrorMeaning { description: string, example?: ErrorExample }
+
+/**
+ * Error responses a route declares: status → meaning (`true` for the usual one), each with an
+ * example body of its own status (without one, generated examples would all say 400).
+ */
+export function errorResponses (meanings: Record<number, string | true | ErrorMeaning>) {
+  return Object.fromEntries(Object.entries(meanings).map(([code, meaning]) => {
+    const status = Number(code)
+    const own = typeof meaning === 'object' ? meaning : undefined
+    const example = { statusCode: status, error: STATUS_CODES[status] ?? 'Error', ...(own?.example ?? ERROR_EXAMPLES[status]) }
+    return [code, ref(ErrorResponse, {
+      description: own?.description ?? (meaning === true ? ERROR_MEANINGS[status] ?? 'Error' : String(meaning)),
+      ...(ERROR_HEADERS[status] === undefined ? {} : { headers: ERROR_HEADERS[status] }),
+      examples: [example],
+    })]
+  }))
 }
 
 /** An empty 204 answer. */

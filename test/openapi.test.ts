@@ -122,3 +122,53 @@ t.test('DOCS_ENABLED=false, and production by default, serve no documentation', 
   t.equal(loadConfig({ ...production, DOCS_ENABLED: 'true' }).docsEnabled, true, 'unless DOCS_ENABLED=true')
   t.equal(loadConfig({}).docsEnabled, true, 'development: on')
 })
+
+t.test('every documented error example is what the API really answers', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com' })
+  const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { operationId: string, responses: Record<string, { content?: Record<string, { example?: Record<string, unknown> }> }> }>> }>()
+  const alice = await loginTokens(app, USERS.alice)
+  const cookieLogin = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', headers: { 'x-auth-mode': 'cookie' }, payload: { username: USERS.root.username, password: USERS.root.password } })
+  const refreshCookie = String(cookieLogin.cookies.find(c => c.name === 'refresh_token')?.value)
+  const post = (url: string, payload: unknown, headers: Record<string, string> = {}) => ({ method: 'POST' as const, url, payload: payload as string, headers })
+  const json = { 'content-type': 'application/json' }
+  // One real request per documented error, each from its own client address unless it must share one.
+  const requests: Record<string, () => Promise<{ statusCode: number, json: () => Record<string, unknown> }>> = {
+    'login 400': () => app.inject(post('/auth/login', '[]', json)),
+    'login 401': () => app.inject({ ...post('/auth/login', { username: 'alice', password: 'wrong' }), remoteAddress: '192.0.2.3' }),
+    'login 413': () => app.inject(post('/auth/login', JSON.stringify({ username: 'a', password: 'x'.repeat(20_000) }), json)),
+    'login 415': () => app.inject(post('/auth/login', 'x', { 'content-type': 'text/plain' })),
+    'login 429': () => app.inject(post('/auth/login', { username: 'alice', password: 'wrong' })), // alice's second attempt from 127.0.0.1
+    'refresh 400': () => app.inject(post('/auth/refresh', '[]', json)),
+    'refresh 401': () => app.inject(post('/auth/refresh', { refresh_token: 'spent.or.garbage' })),
+    'refresh 403': () => app.inject(post('/auth/refresh', {}, { cookie: `refresh_token=${refreshCookie}`, origin: 'https://evil.example.com' })),
+    'logout 400': () => app.inject(post('/auth/logout', '[]', json)),
+    'logout 403': () => app.inject(post('/auth/logout', {}, { cookie: `refresh_token=${refreshCookie}`, origin: 'https://evil.example.com' })),
+    'getProfile 401': () => app.inject({ url: '/api/profile' }),
+    'getAdminArea 401': () => app.inject({ url: '/api/admin' }),
+    'getAdminArea 403': () => app.inject({ url: '/api/admin', headers: bearer(alice.access_token) }),
+  }
+  // Not reproducible without an outage (test/outage.test.ts) or a limit on every route: same body everywhere.
+  const elsewhere = new Set(['503', '429', '413', '415'])
+
+  let checked = 0
+  for (const methods of Object.values(document.paths)) {
+    for (const operation of Object.values(methods)) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const example = response.content?.['application/json']?.example
+        if (Number(status) < 400) continue
+        t.ok(example !== undefined, `${operation.operationId} ${status}: has an example`)
+        t.equal(example?.statusCode, Number(status), `${operation.operationId} ${status}: the example's statusCode`)
+        const send = requests[`${operation.operationId} ${status}`]
+        if (send === undefined) {
+          t.ok(elsewhere.has(status), `${operation.operationId} ${status}: reproduced here or one of the statuses whose body is the same on every route`)
+          continue
+        }
+        const real = await send()
+        t.equal(real.statusCode, Number(status), `${operation.operationId} ${status}: the request produces it`)
+        t.same(real.json(), example, `${operation.operationId} ${status}: the documented example is the real body`)
+        checked++
+      }
+    }
+  }
+  t.equal(checked, Object.keys(requests).length, 'every request in the table was used')
+})
