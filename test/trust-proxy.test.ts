@@ -49,3 +49,13 @@ t.test('the API\'s own origin for the CSRF check honours X-Forwarded-Proto/Host 
   const wrongScheme = await app.inject({ method: 'POST', url: '/auth/refresh', remoteAddress: PROXY, headers: { ...forwarded, 'x-forwarded-proto': 'http', cookie: `refresh_token=${refreshToken}` } })
   t.equal(wrongScheme.statusCode, 403, 'the scheme is part of the origin')
 })
+
+t.test('malformed forwarded headers from a trusted proxy are client errors at worst, never a 5xx', async (t) => {
+  const { app } = await buildTestApp(t, 'redis', { TRUST_PROXY: '127.0.0.1' })
+  for (const forwardedFor of ['garbage', '', ' , ,', '::ffff:1.2.3.4', 'x'.repeat(3000), '1.2.3.4, garbage', '[::1]:80', 'fe80::1%eth0']) {
+    const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': forwardedFor, 'x-forwarded-host': 'x y', 'x-forwarded-proto': 'javascript' }, payload: { username: 'alice', password: 'wrong' } })
+    t.equal(login.statusCode, 401, `login with X-Forwarded-For ${JSON.stringify(forwardedFor.slice(0, 20))}`)
+    const cookieRefresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { 'x-forwarded-for': forwardedFor, 'x-forwarded-host': '::::', cookie: 'refresh_token=a.b.c', origin: 'http://x' } })
+    t.equal(cookieRefresh.statusCode, 403, 'a cookie refresh with an unparseable own origin is refused as cross-site')
+  }
+})
