@@ -70,10 +70,11 @@ export default fp(async function rateLimit (fastify) {
     // Failures surface as skipped counts; the store's client reports the outage itself.
     redis.on('error', () => {})
     // The store has just reached Redis (start-up refuses otherwise), so this normally succeeds at once.
+    const client = redis
     await redis.connect().catch((err: Error) => {
+      client.disconnect() // or its retries would keep a refused start-up's process alive
       throw new Error(`REDIS_URL: the rate limiter cannot reach Redis at ${redactRedisUrl(redisUrl)} (${err.message})`)
     })
-    const client = redis
     fastify.addHook('onClose', async () => { client.disconnect() })
   }
 

@@ -130,7 +130,8 @@ function parseTrustProxy (value: string): string[] {
   for (const entry of entries) {
     const [address = '', prefix, extra] = entry.split('/')
     const version = isIP(address)
-    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 6 ? 128 : 32))
+    // A /0 range trusts every peer: the same as `true`, so it is refused like `true`.
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (version === 6 ? 128 : 32))
     if (!NAMED_RANGES.has(entry) && (version === 0 || !prefixOk || extra !== undefined)) {
       throw new ConfigError(`TRUST_PROXY: '${entry}' is not an IP address or CIDR range (a comma-separated allow-list of proxies; never a hop count or 'true')`)
     }

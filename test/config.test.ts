@@ -219,7 +219,7 @@ t.test('CORS_ORIGINS and TRUST_PROXY are comma-separated lists, trimmed', async 
 t.test('TRUST_PROXY is an allow-list of addresses, never a hop count or true', async (t) => {
   t.same(loadConfig({ TRUST_PROXY: '127.0.0.1,::1,10.0.0.0/8,fd00::/8,loopback' }).trustProxy,
     ['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback'])
-  for (const value of ['1', '2', 'true', '*', '10.0.0.0/33', '10.0.0.0/8/1', 'proxy.example.com', '::1/129']) {
+  for (const value of ['1', '2', 'true', '*', '10.0.0.0/33', '10.0.0.0/8/1', 'proxy.example.com', '::1/129', '0.0.0.0/0', '::/0', '1.2.3.4/0']) {
     refused(t, { TRUST_PROXY: value }, 'TRUST_PROXY', value)
   }
 })
