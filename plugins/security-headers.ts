@@ -14,14 +14,27 @@ export const HELMET_OPTIONS = {
 }
 
 /**
- * Helmet's headers on every response. helmet's own middleware, built once: @fastify/helmet 13
- * builds a new helmet middleware on every request, which halved the throughput of a bare route
- * (`npm run bench` and docs/decisions.md). Every answer is also `Cache-Control: no-store` unless a
+ * helmet's own middleware, built once: @fastify/helmet 13 builds a new helmet middleware on every
+ * request, which halved the throughput of a bare route (`npm run bench` and docs/decisions.md).
+ * It sets headers and calls back synchronously.
+ */
+const applyHelmet = helmet(HELMET_OPTIONS)
+
+/**
+ * Every header this plugin puts on an answer, for answers that bypass the hooks: errors Fastify
+ * raises before routing (a malformed URL) go through `frameworkErrors` and no hook at all.
+ */
+export function setSecurityHeaders (request: FastifyRequest, reply: FastifyReply): void {
+  applyHelmet(request.raw, reply.raw, () => {})
+  reply.header('cache-control', 'no-store')
+}
+
+/**
+ * Helmet's headers on every response. Every answer is also `Cache-Control: no-store` unless a
  * route chose otherwise (Swagger UI's static files do): bodies carry tokens and personal data, and
  * error answers must not be replayed by caches either.
  */
 export default fp(async function securityHeaders (fastify) {
-  const applyHelmet = helmet(HELMET_OPTIONS)
   fastify.addHook('onRequest', function (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     applyHelmet(request.raw, reply.raw, (err?: unknown) => { done(err as Error | undefined) })
   })

@@ -12,7 +12,7 @@ import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import schemasPlugin from '../plugins/schemas.js'
-import securityHeadersPlugin from '../plugins/security-headers.js'
+import securityHeadersPlugin, { setSecurityHeaders } from '../plugins/security-headers.js'
 import storePlugin from '../plugins/store.js'
 import tokensPlugin from '../plugins/tokens.js'
 import usersPlugin from '../plugins/users.js'
@@ -38,8 +38,10 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.
     ajv: { customOptions: { coerceTypes: false } },
-    // Errors Fastify raises before routing (a malformed URL, say) get our error shape too.
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    // Errors Fastify raises before routing (a malformed URL, say) skip every hook: they get our
+    // error shape and our security headers here.
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      setSecurityHeaders(request, reply)
       reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed request', code: error.code })
     },
   }).withTypeProvider<TypeBoxTypeProvider>()

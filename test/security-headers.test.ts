@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { USERS, buildTestApp } from './helpers/app.js'
-import { bearer, loginTokens } from './helpers/http.js'
+import { bearer, loginTokens, setCookies } from './helpers/http.js'
+import { PrivateRedis } from './helpers/redis.js'
 
 function assertHelmet (t: Test, response: LightMyRequestResponse, what: string) {
   t.equal(response.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`)
@@ -11,9 +12,21 @@ function assertHelmet (t: Test, response: LightMyRequestResponse, what: string) 
   t.equal(response.headers['x-powered-by'], undefined, `${what}: no X-Powered-By`)
 }
 
+const API_CSP = "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'"
+
+function assertApiHeaders (t: Test, response: LightMyRequestResponse, what: string) {
+  t.equal(String(response.statusCode), what.split(' ').at(-1), `${what}: status`)
+  assertHelmet(t, response, what)
+  t.equal(response.headers['content-security-policy'], API_CSP, `${what}: CSP`)
+  t.equal(response.headers['cache-control'], 'no-store', `${what}: no-store`)
+  if (response.statusCode !== 204) t.match(response.headers['content-type'], /^application\/json/, `${what}: JSON`)
+}
+
 t.test('every API answer carries the security headers, a deny-all CSP and Cache-Control: no-store', async (t) => {
-  const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_LOGIN_MAX: '1' })
+  const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com' })
   const tokens = await loginTokens(app, USERS.alice)
+  const cookieLogin = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-auth-mode': 'cookie' }, remoteAddress: '192.0.2.3', payload: { username: 'alice', password: USERS.alice.password } })
+  const refreshCookie = setCookies(cookieLogin).get('refresh_token')?.value ?? ''
   const answers: Record<string, LightMyRequestResponse> = {
     'login 200': await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.1', payload: { username: 'root', password: USERS.root.password } }),
     'login 401': await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', payload: { username: 'root', password: 'wrong' } }),
@@ -25,13 +38,28 @@ t.test('every API answer carries the security headers, a deny-all CSP and Cache-
     'logout 204': await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) }),
     'health 200': await app.inject({ url: '/health' }),
     'not found 404': await app.inject({ url: '/nope' }),
+    // Raised by Fastify before routing, where no hook runs.
+    'malformed URL 400': await app.inject({ url: '/api/%E0%A4%A' }),
+    'cross-site cookie refresh 403': await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: `refresh_token=${refreshCookie}`, origin: 'https://evil.example' } }),
+    'oversized body 413': await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'alice', password: 'x'.repeat(20_000) } }),
+    'text body 415': await app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': 'text/plain' }, payload: 'alice' }),
   }
-  for (const [what, response] of Object.entries(answers)) {
-    t.equal(String(response.statusCode), what.split(' ').at(-1), `${what}: status`)
-    assertHelmet(t, response, what)
-    t.equal(response.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'", `${what}: CSP`)
-    t.equal(response.headers['cache-control'], 'no-store', `${what}: no-store`)
+  for (const [what, response] of Object.entries(answers)) assertApiHeaders(t, response, what)
+})
+
+t.test('answers while Redis is down carry the security headers too', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop()) // after the app's own teardown (last in, first out)
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  const tokens = await loginTokens(app, USERS.alice)
+  await redis.stop()
+  const answers: Record<string, LightMyRequestResponse> = {
+    'profile 503': await app.inject({ url: '/api/profile', headers: bearer(tokens.access_token) }),
+    'refresh 503': await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token } }),
+    'ready 503': await app.inject({ url: '/ready' }),
   }
+  for (const [what, response] of Object.entries(answers)) assertApiHeaders(t, response, what)
+  await redis.restart() // the app's teardown deletes its keys there
 })
 
 t.test('Swagger UI keeps its own CSP under the security headers', async (t) => {
