@@ -14,6 +14,10 @@ export class CrossSiteRequestError extends Error {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `false` on a state-changing route that no cookie can authenticate (login): no CSRF check */
+    csrf?: false
+  }
   interface FastifyInstance {
     /**
      * preHandler hook of every route a cookie can authenticate: a state-changing request that
@@ -67,4 +71,14 @@ export default fp(async function csrf (fastify) {
   }
 
   fastify.decorate('csrfProtection', csrfProtection)
+
+  // A state-changing route must say what it does about CSRF: protection is declared per route, so
+  // a route that forgot it would be open to cross-site requests. Forgetting is a start-up error.
+  fastify.addHook('onRoute', function (route) {
+    const methods = [route.method].flat()
+    if (methods.every(method => SAFE_METHODS.has(method)) || route.config?.csrf === false) return
+    if ([route.preHandler ?? []].flat().includes(csrfProtection)) return
+    throw new Error(`${methods.join(',')} ${route.url}: a state-changing route must declare its CSRF protection ` +
+      '(preHandler: fastify.csrfProtection, or fastify.secured()), or `config: { csrf: false }` when no cookie can authenticate it')
+  })
 }, { name: 'csrf', dependencies: ['config', 'cookies', 'audit'] })

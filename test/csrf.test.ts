@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { STORE_KINDS, USERS, buildTestApp, type StoreKind } from './helpers/app.js'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { STORE_KINDS, USERS, buildTestApp, testEnv, type StoreKind } from './helpers/app.js'
 import { bearer, profile, refresh, setCookies } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 
@@ -108,4 +110,44 @@ t.test('the refusal is audited with the origin, and nothing else about the reque
   const audit = records().find(line => line.event === 'csrf_refused')
   t.match(audit, { level: 40, event: 'csrf_refused', origin: 'https://evil.example.com', reqId: String })
   t.notOk(JSON.stringify(records()).includes(session.refreshToken), 'no token in the log')
+})
+
+/** The app as production builds it, plus a route module (as routes/ has them) a later feature would add. */
+async function appWithRoutes (t: Test, routes: (scope: FastifyInstance) => void) {
+  const app = await buildApp(loadConfig(await testEnv('memory', ENV)))
+  t.teardown(() => app.close())
+  app.register(async function laterRoutes (scope) { routes(scope) })
+  return { app } // not the app itself: a Fastify instance is a thenable that would start it
+}
+
+t.test('a state-changing route that declares no CSRF protection stops the app at start-up', async (t) => {
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', ['GET', 'POST']] as const) {
+    const { app } = await appWithRoutes(t, app => app.route({ method: [method].flat(), url: '/api/settings', handler: async () => ({}) }))
+    await t.rejects(async () => app.ready(), { message: /^(GET,)?(POST|PUT|PATCH|DELETE) \/api\/settings: a state-changing route must declare its CSRF protection/ }, `${String(method)}: refused`)
+  }
+  // A preHandler of its own is not protection.
+  const { app: unrelated } = await appWithRoutes(t, app => app.post('/api/settings', { preHandler: [async () => {}] }, async () => ({})))
+  await t.rejects(async () => unrelated.ready(), /must declare its CSRF protection/, 'another preHandler does not count')
+  // GET routes need nothing; `config: { csrf: false }` is a declaration too.
+  const { app: declared } = await appWithRoutes(t, app => {
+    app.get('/api/things', async () => ({}))
+    app.post('/auth/forgotten', { config: { csrf: false } }, async () => ({ ok: true }))
+  })
+  await declared.ready()
+  t.equal((await declared.inject({ method: 'POST', url: '/auth/forgotten', headers: { origin: 'https://evil.example.com', cookie: 'access_token=x' } })).statusCode, 200, 'an opted-out route is not checked')
+})
+
+t.test('a state-changing route declared with fastify.secured() is CSRF-protected without saying more', async (t) => {
+  let handled = 0
+  const { app } = await appWithRoutes(t, app => app.put('/api/settings', app.secured({}), async () => { handled++; return { saved: true } }))
+  await app.ready()
+  const session = await cookieSession(app)
+  const forged = await app.inject({ method: 'PUT', url: '/api/settings', headers: { cookie: session.cookie, origin: 'https://evil.example.com' } })
+  assertRefused(t, forged, 'a cookie PUT from a foreign origin')
+  t.equal(handled, 0, 'the handler never ran')
+  const fromSpa = await app.inject({ method: 'PUT', url: '/api/settings', headers: { cookie: session.cookie, origin: SPA } })
+  t.equal(fromSpa.statusCode, 200, 'the same request from the SPA')
+  const withBearer = await app.inject({ method: 'PUT', url: '/api/settings', headers: { ...bearer(session.access), origin: 'https://evil.example.com' } })
+  t.equal(withBearer.statusCode, 200, 'a Bearer request from anywhere')
+  t.equal(handled, 2)
 })
