@@ -2,6 +2,7 @@ import fastifyRateLimit, { normalizeIP, type RateLimitPluginOptions } from '@fas
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
+import { OncePerWindow } from '../src/once-per-window.js'
 import { redactRedisUrl } from '../src/store/index.js'
 
 /** Limits count per minute. */
@@ -12,6 +13,8 @@ const WINDOW_MS = 60_000
  */
 const LIMITER_COMMAND_TIMEOUT_MS = 150
 const LIMITER_CONNECT_TIMEOUT_MS = 1000
+/** Clients whose `rate_limited` line was written this window, remembered per instance (~1 MB at most). */
+const REPORTED_CLIENTS_MAX = 10_000
 
 export interface RequestLimit {
   /** names the counter (`<REDIS_KEY_PREFIX>rate:<name>:<key>`) and the limit in audit lines */
@@ -41,7 +44,7 @@ export function clientAddress (request: FastifyRequest): string {
   return normalizeIP(request.ip)
 }
 
-function tooManyRequests (_request: FastifyRequest, context: { statusCode: number, after: string }) {
+function tooManyRequests (context: { statusCode: number, after: string }) {
   return Object.assign(new Error(`Too many requests; retry in ${context.after}`), { statusCode: context.statusCode, code: 'RATE_LIMITED' })
 }
 
@@ -78,17 +81,27 @@ export default fp(async function rateLimit (fastify) {
     fastify.addHook('onClose', async () => { client.disconnect() })
   }
 
+  // A flood over a limit is one audit line per client, limit and window (per instance), not one
+  // per refused request: the log must not become the flood's amplifier.
+  const reported = new OncePerWindow(REPORTED_CLIENTS_MAX)
+
   function options (limit: RequestLimit): RateLimitPluginOptions {
+    const keyOf = limit.key ?? clientAddress
     return {
       global: true,
       max: limit.max,
       timeWindow: WINDOW_MS,
       hook: limit.hook ?? 'onRequest',
-      keyGenerator: limit.key ?? clientAddress,
+      keyGenerator: keyOf,
       ...(redis === undefined ? {} : { redis, nameSpace: `${config.redisKeyPrefix}rate:${limit.name}:` }),
       skipOnError: true,
-      errorResponseBuilder: tooManyRequests,
-      onExceeded: (request) => request.audit('rate_limited', { limit: limit.name, userId: limit.userId?.(request) }),
+      // Called for every refused request, with the time left in its window.
+      errorResponseBuilder: (request, context) => {
+        if (reported.firstInWindow(`${limit.name}:${keyOf(request)}`, Date.now() + context.ttl)) {
+          request.audit('rate_limited', { limit: limit.name, userId: limit.userId?.(request) })
+        }
+        return tooManyRequests(context)
+      },
     }
   }
 

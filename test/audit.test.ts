@@ -56,3 +56,27 @@ for (const store of STORE_KINDS) {
     t.equal(second.token_type, 'Bearer')
   })
 }
+
+for (const store of STORE_KINDS) {
+  t.test(`${store} store: a flood over a limit is one rate_limited line per client, limit and window`, async (t) => {
+    const { stream, records } = logCapture()
+    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'info', RATE_LIMIT_LOGIN_MAX: '1', RATE_LIMIT_MAX: '15' }, stream)
+    const statuses: number[] = []
+    const attempt = async (ip: string, username: string) => {
+      statuses.push((await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password: 'wrong' } })).statusCode)
+    }
+    for (let i = 0; i < 11; i++) await attempt('192.0.2.20', 'alice') // 1 checked, 10 refused
+    for (let i = 0; i < 3; i++) await attempt('192.0.2.20', 'root') // 1 checked, 2 refused
+    for (let i = 0; i < 25; i++) statuses.push((await app.inject({ url: '/api/profile', remoteAddress: '192.0.2.21' })).statusCode) // 15 401s, 10 refused
+    await app.close()
+
+    t.equal(statuses.filter(status => status === 429).length, 22, 'every request over a limit was refused')
+    const limited = records().filter(line => line.event === 'rate_limited')
+    t.match(limited, [
+      { limit: 'login', userId: userIdFor('alice') },
+      { limit: 'login', userId: userIdFor('root') },
+      { limit: 'api' },
+    ], 'one line per client and limit')
+    t.equal(limited.length, 3, 'and no more')
+  })
+}
