@@ -89,6 +89,12 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < MIN_SECRET_BYTES) {
     throw new ConfigError(`JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`)
   }
+  if (isProduction) {
+    // 0 turns limits off for benchmarks; in production it would leave passwords open to guessing.
+    for (const name of ['RATE_LIMIT_MAX', 'RATE_LIMIT_LOGIN_MAX', 'RATE_LIMIT_REFRESH_MAX'] as const) {
+      if (env[name] === 0) throw new ConfigError(`${name}=0 turns rate limiting off, which production refuses (it is meant for benchmarks)`)
+    }
+  }
   if (env.REFRESH_TOKEN_TTL <= env.ACCESS_TOKEN_TTL) {
     throw new ConfigError('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL')
   }

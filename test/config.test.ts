@@ -157,6 +157,16 @@ t.test('production refuses every unsafe default', async (t) => {
   t.match((nothing as Error | undefined)?.message, /\b(?:REDIS_URL|JWT_SECRET)\b/, 'naming a missing variable')
 })
 
+t.test('production refuses rate limits turned off; other environments allow it (benchmarks)', async (t) => {
+  for (const name of ['RATE_LIMIT_MAX', 'RATE_LIMIT_LOGIN_MAX', 'RATE_LIMIT_REFRESH_MAX']) {
+    const message = refused(t, { ...PRODUCTION, [name]: '0' }, name, `production with ${name}=0`)
+    t.match(message, /turns rate limiting off/, `${name}=0: says why`)
+    t.equal(loadConfig({ ...PRODUCTION, [name]: '1' }).isProduction, true, `production with ${name}=1 starts`)
+    t.equal(loadConfig({ NODE_ENV: 'test', [name]: '0' }).isProduction, false, `${name}=0 outside production is allowed`)
+  }
+  t.same(loadConfig({ RATE_LIMIT_MAX: '0' }).rateLimit, { max: 0, loginMax: 5, refreshMax: 60 }, 'development: RATE_LIMIT_MAX=0 as given')
+})
+
 t.test('JWT_SECRET length is counted in bytes', async (t) => {
   const twoByteChar = 'é'
   t.equal(Buffer.byteLength(twoByteChar), 2)
