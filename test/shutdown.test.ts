@@ -1,38 +1,61 @@
-import { Agent, request } from 'node:http'
+import { Agent, request, type ClientRequest } from 'node:http'
+import { connect } from 'node:net'
 import t from 'tap'
 import { TEST_SECRET, USERS, testUsersFile } from './helpers/app.js'
-import { deleteKeysUnder, freePort, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
+import { PrivateRedis, freePort, withRedis } from './helpers/redis.js'
 import { startServer } from './helpers/server.js'
 
 const IN_FLIGHT = 48
 const GRACE_MS = 10_000
+const LOGIN_BODY = JSON.stringify({ username: USERS.alice.username, password: USERS.alice.password })
 
 interface Answer { status: number, body: string, at: number }
 
-/** One POST /auth/login on its own connection: each is received by the server before SIGTERM. */
-function loginOn (agent: Agent, port: number): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/auth/login', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      let body = ''
-      res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, at: performance.now() }))
+/** One POST /auth/login on its own connection; `body` is the part of the body sent at once. */
+function loginOn (agent: Agent, port: number, body = LOGIN_BODY): { sent: ClientRequest, answer: Promise<Answer> } {
+  let sent: ClientRequest | undefined
+  const answer = new Promise<Answer>((resolve, reject) => {
+    sent = request({ host: '127.0.0.1', port, path: '/auth/login', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(LOGIN_BODY) } }, (res) => {
+      let text = ''
+      res.on('data', (chunk) => { text += chunk })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, at: performance.now() }))
     })
-    req.on('error', reject)
-    req.end(JSON.stringify({ username: USERS.alice.username, password: USERS.alice.password }))
+    sent.on('error', reject)
+    sent.write(body)
+    if (body === LOGIN_BODY) sent.end()
   })
+  return { sent: sent as unknown as ClientRequest, answer }
 }
 
-t.test('SIGTERM with requests in flight: every received request is answered, idle keep-alive connections are closed, exit 0 within the grace delay', async (t) => {
-  const redisUrl = await testRedisUrl()
-  const prefix = uniqueKeyPrefix()
-  t.teardown(() => deleteKeysUnder(redisUrl, prefix))
+/** Resolves with the time a TCP connect to the port is first refused (the listener closed). */
+async function firstRefusal (port: number): Promise<number> {
+  const deadline = performance.now() + 5_000
+  while (performance.now() < deadline) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port })
+      socket.once('connect', () => { socket.destroy(); resolve(false) })
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
+    })
+    if (refused) return performance.now()
+    await new Promise(resolve => setTimeout(resolve, 2))
+  }
+  throw new Error('new connections were still accepted 5 s after SIGTERM')
+}
+
+function quitCalls (info: string): number {
+  return Number(/cmdstat_quit:calls=(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+t.test('SIGTERM with requests in flight: the listener closes at once, every received request is answered, idle keep-alive connections and Redis are closed, exit 0 within the grace delay', async (t) => {
+  // A Redis of this test's own: what it saw of the API's connections is the API's alone.
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
   const port = await freePort()
   const server = startServer({
     NODE_ENV: 'production',
     PORT: String(port),
     JWT_SECRET: TEST_SECRET,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
+    REDIS_URL: redis.url,
     USERS_FILE: testUsersFile(),
     RATE_LIMIT_LOGIN_MAX: '1000',
   })
@@ -41,20 +64,29 @@ t.test('SIGTERM with requests in flight: every received request is answered, idl
 
   // An idle keep-alive connection: the drain must close it rather than wait for it.
   const idleAgent = new Agent({ keepAlive: true, maxSockets: 1 })
-  const warmUp = await loginOn(idleAgent, port)
+  const warmUp = await loginOn(idleAgent, port).answer
   t.equal(warmUp.status, 200, 'warm-up request on a keep-alive connection')
   const idleClosed = new Promise<void>(resolve => {
     for (const sockets of Object.values(idleAgent.freeSockets)) for (const socket of sockets ?? []) socket.once('close', () => resolve())
   })
 
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity })
-  const answers = Array.from({ length: IN_FLIGHT }, () => loginOn(agent, port))
+  // A request still arriving when the signal comes: headers and half its body sent.
+  const slow = loginOn(agent, port, LOGIN_BODY.slice(0, 10))
+  const logins = Array.from({ length: IN_FLIGHT }, () => loginOn(agent, port).answer)
   // Every request received (Fastify logs each as it arrives), argon2 still hashing most of them.
-  await server.output(stdout => (stdout.match(/"incoming request"/g) ?? []).length >= IN_FLIGHT + 1)
+  await server.output(stdout => (stdout.match(/"incoming request"/g) ?? []).length >= IN_FLIGHT + 2)
   const signalledAt = performance.now()
   server.child.kill('SIGTERM')
 
-  const settled = await Promise.allSettled(answers)
+  const refusedAt = await firstRefusal(port)
+  t.equal(server.child.exitCode, null, `new connections refused ${Math.round(refusedAt - signalledAt)} ms after SIGTERM, while the server still runs`)
+  slow.sent.end(LOGIN_BODY.slice(10))
+  const slowAnswer = await slow.answer
+  t.equal(slowAnswer.status, 200, 'the request whose body was still arriving is answered, after new connections were refused')
+  t.ok(slowAnswer.at > refusedAt, 'answered after the refusal')
+
+  const settled = await Promise.allSettled(logins)
   const run = await server.exited
   const exitedAfter = performance.now() - signalledAt
 
@@ -69,5 +101,7 @@ t.test('SIGTERM with requests in flight: every received request is answered, idl
   t.match(run.stdout, /"signal":"SIGTERM".*shutting down/, 'the shutdown is logged')
   t.equal(run.stderr, '', 'nothing on stderr')
 
-  await t.rejects(loginOn(agent, port), { code: 'ECONNREFUSED' }, 'no new connections after the exit')
+  // The store's client and the rate limiter's each said QUIT rather than vanishing with the process.
+  const info = await withRedis(redis.url, client => client.info('commandstats'))
+  t.equal(quitCalls(info), 2, 'both Redis connections were closed with QUIT')
 })
