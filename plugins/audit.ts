@@ -21,6 +21,8 @@ export interface AuditFields {
   sessionId?: string | undefined
   sessionIds?: string[]
   limit?: string
+  /** the client IP a limit counted (as the limiter saw it, through trusted proxies) */
+  ip?: string
   origin?: string
 }
 

@@ -1,18 +1,12 @@
-import fastifyRateLimit, { normalizeIP, type RateLimitPluginOptions } from '@fastify/rate-limit'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fastifyRateLimit, { normalizeIP, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitPluginOptions } from '@fastify/rate-limit'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import { StoreUnavailableError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
-import { redactRedisUrl } from '../src/store/index.js'
+import { RedisRateCounter } from '../src/store/redis-rate-counter.js'
 
 /** Limits count per minute. */
 const WINDOW_MS = 60_000
-/**
- * The limiter fails open (DESIGN.md: the auth checks behind it fail closed), and fast: a stalled
- * Redis costs a request at most this long before it goes through uncounted.
- */
-const LIMITER_COMMAND_TIMEOUT_MS = 150
-const LIMITER_CONNECT_TIMEOUT_MS = 1000
 /** Clients whose `rate_limited` line was written this window, remembered per instance (~1 MB at most). */
 const REPORTED_CLIENTS_MAX = 10_000
 
@@ -27,6 +21,12 @@ export interface RequestLimit {
   userId?: (request: FastifyRequest) => string | undefined
   /** `preHandler` when the key needs the validated body; `onRequest` (before any parsing) otherwise */
   hook?: 'onRequest' | 'preHandler'
+  /**
+   * When the count fails (Redis down, stalled, or refusing writes): false (default) lets the request
+   * through to the checks behind it, which fail closed themselves; true answers 503, for a limit
+   * whose route could otherwise answer without Redis accepting a single write.
+   */
+  failClosed?: boolean
 }
 
 declare module 'fastify' {
@@ -49,6 +49,31 @@ function tooManyRequests (context: { statusCode: number, after: string }) {
 }
 
 /**
+ * @fastify/rate-limit's store interface over the shared Redis counters, under `nameSpace`. A failed
+ * count is reported (once per limit and window: an outage must not flood the log) and becomes a
+ * StoreUnavailableError (503) for a fail-closed limit, or an error the plugin skips otherwise.
+ */
+function redisCounterStore (counter: RedisRateCounter, nameSpace: string, limit: RequestLimit, log: FastifyBaseLogger, failures: OncePerWindow): FastifyRateLimitStoreCtor {
+  return class RedisCounterStore implements FastifyRateLimitStore {
+    incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number) {
+      counter.count(nameSpace + key, timeWindow).then(result => { callback(null, result) }, (err: Error) => {
+        if (failures.firstInWindow(limit.name, Date.now() + timeWindow)) {
+          // The reason only: ioredis errors carry the command and its arguments.
+          log.warn({ limit: limit.name, reason: err.message }, limit.failClosed === true
+            ? 'rate limiter cannot count: refusing requests with 503'
+            : 'rate limiter cannot count: letting requests through uncounted')
+        }
+        callback(limit.failClosed === true ? new StoreUnavailableError(err) : err)
+      })
+    }
+
+    child () {
+      return this
+    }
+  }
+}
+
+/**
  * @fastify/rate-limit, counting in Redis when REDIS_URL is set (so every instance shares the
  * counts) and in process memory otherwise. One API-wide limit per client IP (RATE_LIMIT_MAX; 0
  * turns every limit off); routes add stricter ones with `fastify.requestLimit`. Each limit is its
@@ -58,33 +83,18 @@ export default fp(async function rateLimit (fastify) {
   const { config } = fastify
   const enabled = config.rateLimit.max > 0
 
-  let redis: Redis | undefined
-  const { redisUrl } = config
-  if (enabled && redisUrl !== undefined) {
-    redis = new Redis(redisUrl, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: LIMITER_COMMAND_TIMEOUT_MS,
-      connectTimeout: LIMITER_CONNECT_TIMEOUT_MS,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-    })
-    // Failures surface as skipped counts; the store's client reports the outage itself.
-    redis.on('error', () => {})
+  let counter: RedisRateCounter | undefined
+  if (enabled && config.redisUrl !== undefined) {
     // The store has just reached Redis (start-up refuses otherwise), so this normally succeeds at once.
-    const client = redis
-    await redis.connect().catch((err: Error) => {
-      client.disconnect() // or its retries would keep a refused start-up's process alive
-      throw new Error(`REDIS_URL: the rate limiter cannot reach Redis at ${redactRedisUrl(redisUrl)} (${err.message})`)
-    })
-    // QUIT lets Redis finish what it was sent; a Redis that does not answer is simply dropped.
-    fastify.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
+    counter = await RedisRateCounter.connect(config.redisUrl)
+    const connected = counter
+    fastify.addHook('onClose', async () => connected.close())
   }
 
   // A flood over a limit is one audit line per client, limit and window (per instance), not one
   // per refused request: the log must not become the flood's amplifier.
   const reported = new OncePerWindow(REPORTED_CLIENTS_MAX)
+  const failuresReported = new OncePerWindow(REPORTED_CLIENTS_MAX)
 
   function options (limit: RequestLimit): RateLimitPluginOptions {
     const keyOf = limit.key ?? clientAddress
@@ -94,12 +104,12 @@ export default fp(async function rateLimit (fastify) {
       timeWindow: WINDOW_MS,
       hook: limit.hook ?? 'onRequest',
       keyGenerator: keyOf,
-      ...(redis === undefined ? {} : { redis, nameSpace: `${config.redisKeyPrefix}rate:${limit.name}:` }),
-      skipOnError: true,
+      ...(counter === undefined ? {} : { store: redisCounterStore(counter, `${config.redisKeyPrefix}rate:${limit.name}:`, limit, fastify.log, failuresReported) }),
+      skipOnError: limit.failClosed !== true,
       // Called for every refused request, with the time left in its window.
       errorResponseBuilder: (request, context) => {
         if (reported.firstInWindow(`${limit.name}:${keyOf(request)}`, Date.now() + context.ttl)) {
-          request.audit('rate_limited', { limit: limit.name, userId: limit.userId?.(request) })
+          request.audit('rate_limited', { limit: limit.name, ip: clientAddress(request), userId: limit.userId?.(request) })
         }
         return tooManyRequests(context)
       },

@@ -72,6 +72,9 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       // Under the user's hash tag, like every key about one user (DESIGN.md's Redis key rule).
       key: request => `{user:${loginUserId(request)}}:${clientAddress(request)}`,
       userId: loginUserId,
+      // A Redis that serves reads but refuses writes (full, or a demoted primary) would still check
+      // passwords: wrong ones 401, the right one 503. Uncounted, that is a guessing oracle.
+      failClosed: true,
     }))
     scope.withTypeProvider<TypeBoxTypeProvider>().post('/login', {
       // No cookie authenticates a login; a forged one could at most log a browser in to the forger's

@@ -1,8 +1,10 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { userIdFor } from '../src/ids.js'
 import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, refresh } from './helpers/http.js'
-import { keysUnder, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { logCapture } from './helpers/log.js'
+import { PrivateRedis, keysUnder, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 
 const LIMITS = { RATE_LIMIT_MAX: '1000', RATE_LIMIT_LOGIN_MAX: '5', RATE_LIMIT_REFRESH_MAX: '60' }
 
@@ -130,4 +132,43 @@ t.test('the limiter fails open when its Redis errors: the request goes on to the
     t.equal(response.statusCode, 200, `request ${i + 1} goes through`)
   }
   t.equal((await app.inject({ url: '/api/profile' })).statusCode, 401, 'and the auth check behind it still refuses')
+})
+
+t.test('the login limit fails closed: when its count fails, no password is checked (503), and that is logged once', async (t) => {
+  const { stream, records } = logCapture()
+  const { app, config } = await buildTestApp(t, 'redis', { ...LIMITS, LOG_LEVEL: 'info' }, stream)
+  const counter = `${config.redisKeyPrefix}rate:login:{user:${userIdFor('alice')}}:198.51.100.30`
+  await withRedis(config.redisUrl!, redis => redis.set(counter, 'not-a-number', 'EX', 60))
+  for (const password of ['wrong-1', 'wrong-2', USERS.alice.password]) {
+    const response = await loginFrom(app, '198.51.100.30', 'alice', password)
+    t.equal(response.statusCode, 503, `${password === USERS.alice.password ? 'the right password' : 'a wrong password'}: 503, whatever the password`)
+    t.match(response.json(), { statusCode: 503, code: 'STORE_UNAVAILABLE' })
+    t.equal(response.headers['retry-after'], '1')
+  }
+  t.equal((await loginFrom(app, '198.51.100.31', 'alice', USERS.alice.password)).statusCode, 200, 'a counter that works lets the same user in')
+  const warnings = records().filter(line => line.msg === 'rate limiter cannot count: refusing requests with 503')
+  t.equal(warnings.length, 1, 'one warning for the window, not one per request')
+  t.match(warnings[0], { level: 40, limit: 'login', reason: String })
+  t.notOk(JSON.stringify(warnings).includes(counter), 'the warning does not quote the command (its key)')
+})
+
+t.test('a Redis that serves reads but refuses writes (full, noeviction) is no password oracle: every login 503, protected reads go on', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const { stream, records } = logCapture()
+  const { app } = await buildTestApp(t, 'redis', { ...LIMITS, REDIS_URL: redis.url, RATE_LIMIT_LOGIN_MAX: '2', LOG_LEVEL: 'info' }, stream)
+  const tokens = await loginTokens(app, USERS.alice)
+  await withRedis(redis.url, async (client) => { await client.config('SET', 'maxmemory-policy', 'noeviction'); await client.config('SET', 'maxmemory', '1') })
+  t.teardown(() => withRedis(redis.url, async (client) => { await client.config('SET', 'maxmemory', '0') }))
+
+  const attempts = []
+  for (let i = 0; i < 6; i++) attempts.push((await loginFrom(app, '198.51.100.40', 'alice', `guess-${i}`)).statusCode)
+  t.same(attempts, [503, 503, 503, 503, 503, 503], 'wrong passwords are not checked while they cannot be counted')
+  t.equal((await loginFrom(app, '198.51.100.40', 'alice', USERS.alice.password)).statusCode, 503, 'nor the right one: the answers do not differ')
+  t.equal((await app.inject({ url: '/api/profile', headers: bearer(tokens.access_token) })).statusCode, 200, 'the API-wide limit fails open: a read-only request still works')
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 503, 'a refresh, which must write, fails closed')
+  const warnings = records().filter(line => typeof line.msg === 'string' && line.msg.startsWith('rate limiter cannot count'))
+  t.match(warnings.map(line => line.limit).sort(), ['api', 'login', 'refresh'], 'each failing limit warned about')
+  t.equal(warnings.length, 3, 'once each')
+  t.match(warnings.find(line => line.limit === 'login')?.reason, /OOM/, 'with Redis\'s reason')
 })

@@ -1,12 +1,12 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { keysFor } from './keys.js'
+import { failFastRedis } from './redis-client.js'
 import { CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, SessionRevocation, StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
 const COMMAND_TIMEOUT_MS = 500
-const CONNECT_TIMEOUT_MS = 1000
 const STARTUP_TIMEOUT_MS = 3000
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
@@ -84,18 +84,7 @@ export class RedisStore implements AuthStore {
 
   /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
   static async connect (options: RedisStoreOptions): Promise<RedisStore> {
-    const redis = new Redis(options.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      // No auto-pipelining: it holds each batch until the previous one on the slot has answered,
-      // so a stall would stack command timeouts (0.5 s, 1 s, 1.5 s...) instead of failing each at 0.5 s.
-      enableAutoPipelining: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-    }) as ScriptedRedis
+    const redis = failFastRedis(options.url, COMMAND_TIMEOUT_MS) as ScriptedRedis
     redis.defineCommand('rotateRefreshToken', { numberOfKeys: 4, lua: ROTATE_REFRESH_TOKEN })
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 3, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })

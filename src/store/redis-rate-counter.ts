@@ -1,0 +1,69 @@
+import type { Redis } from 'ioredis'
+import { failFastRedis } from './redis-client.js'
+import { redactRedisUrl } from './redis.js'
+
+/**
+ * A rate limiter that cannot count must not hold requests up: a stalled Redis costs at most this
+ * long, then the caller decides (let through, or refuse).
+ */
+const COMMAND_TIMEOUT_MS = 150
+
+/**
+ * KEYS: counter; ARGV: window (ms) → {count, ms left in the window}. Fixed windows: the first count
+ * starts one (the key's TTL), later counts only add. A counter somehow left without a TTL gets one,
+ * so no counter outlives its window for long.
+ */
+const COUNT_IN_WINDOW = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`
+
+export interface WindowCount {
+  /** counts in this window, this one included */
+  current: number
+  /** ms until the window ends */
+  ttl: number
+}
+
+type CountingRedis = Redis & { countInWindow (key: string, windowMs: number): Promise<[number, number]> }
+
+/** Rate-limit counters shared by every instance, on a fail-fast Redis client of their own. */
+export class RedisRateCounter {
+  readonly #redis: CountingRedis
+
+  private constructor (redis: CountingRedis) {
+    this.#redis = redis
+  }
+
+  /** Connects now; rejects with a message naming REDIS_URL when Redis does not answer. */
+  static async connect (url: string): Promise<RedisRateCounter> {
+    const redis = failFastRedis(url, COMMAND_TIMEOUT_MS) as CountingRedis
+    redis.defineCommand('countInWindow', { numberOfKeys: 1, lua: COUNT_IN_WINDOW })
+    // Failures surface as rejected counts; the event only needs a listener.
+    redis.on('error', () => {})
+    try {
+      await redis.connect()
+    } catch (err) {
+      redis.disconnect() // or its retries would keep a refused start-up's process alive
+      throw new Error(`REDIS_URL: the rate limiter cannot reach Redis at ${redactRedisUrl(url)} (${(err as Error).message})`)
+    }
+    return new RedisRateCounter(redis)
+  }
+
+  /** Counts one more event under `key` in its current window. */
+  async count (key: string, windowMs: number): Promise<WindowCount> {
+    const [current, ttl] = await this.#redis.countInWindow(key, windowMs)
+    return { current, ttl }
+  }
+
+  /** QUIT, so Redis finishes what it was sent; a Redis that does not answer is simply dropped. */
+  async close (): Promise<void> {
+    await this.#redis.quit().catch(() => this.#redis.disconnect())
+  }
+}
