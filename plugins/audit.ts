@@ -20,6 +20,9 @@ export interface AuditFields {
   userId?: string | undefined
   sessionId?: string | undefined
   sessionIds?: string[]
+  /** what an unproven token says of itself (an invalid refresh token can name anyone) */
+  claimedUserId?: string | undefined
+  claimedSessionId?: string | undefined
   limit?: string
   /** the client IP a limit counted (as the limiter saw it, through trusted proxies) */
   ip?: string

@@ -66,7 +66,8 @@ export default fp(async function csrf (fastify) {
     const claimed = originOf(origin ?? referer ?? '')
     const own = originOf(`${request.protocol}://${request.host}`)
     if (claimed !== undefined && (claimed === own || allowed.has(claimed))) return
-    request.audit('csrf_refused', { origin: (origin ?? referer ?? '').slice(0, 200) })
+    // A Referer's path and query may hold another site's secrets: only its origin is logged.
+    request.audit('csrf_refused', { origin: claimed ?? (origin === undefined ? '(unparseable Referer)' : origin.slice(0, 200)) })
     throw new CrossSiteRequestError()
   }
 

@@ -13,7 +13,10 @@ function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError
 function auditFailure (request: FastifyRequest, error: unknown) {
   if (error instanceof InvalidCredentialsError) request.audit('login_failed', { userId: error.userId })
   if (error instanceof InvalidRefreshTokenError) {
-    request.audit(error.reason === 'reused' ? 'refresh_token_reused' : 'refresh_failed', { userId: error.userId, sessionId: error.sessionId })
+    // A reused token matched a spent one, so the ids it names are proven; anyone can write a
+    // well-formed token naming any user, so a merely invalid one names them as claims only.
+    if (error.reason === 'reused') request.audit('refresh_token_reused', { userId: error.userId, sessionId: error.sessionId })
+    else request.audit('refresh_failed', { claimedUserId: error.userId, claimedSessionId: error.sessionId })
   }
 }
 

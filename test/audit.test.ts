@@ -6,6 +6,14 @@ import { userIdFor } from '../src/ids.js'
 
 const INFO = 30
 const WARN = 40
+const VICTIM = userIdFor('alice')
+const FORGED_SESSION = 'B'.repeat(22)
+const FORGED_REFRESH_TOKEN = `${VICTIM}.${FORGED_SESSION}.${'C'.repeat(43)}`
+
+/** Only the named fields of a log line, absent ones left out: for exact comparisons. */
+function pick (line: Record<string, unknown> | undefined, ...names: string[]): Record<string, unknown> {
+  return Object.fromEntries(names.filter(name => line?.[name] !== undefined).map(name => [name, line?.[name]]))
+}
 
 for (const store of STORE_KINDS) {
   t.test(`${store} store: every security event is one structured line with a stable event name, the user and the request id`, async (t) => {
@@ -22,6 +30,7 @@ for (const store of STORE_KINDS) {
     const second = (await refresh(app, first.refresh_token)).json()
     await refresh(app, first.refresh_token) // reuse: revokes the session
     await refresh(app, 'not-a-token')
+    await refresh(app, FORGED_REFRESH_TOKEN) // well-formed, naming a victim, never issued
     const other = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.10', payload: { username: USERS.root.username, password: USERS.root.password } })
     await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(other.json().access_token) })
     await app.close()
@@ -31,9 +40,9 @@ for (const store of STORE_KINDS) {
     const sid = JSON.parse(Buffer.from(session, 'base64url').toString()).sid as string
     const rootSid = JSON.parse(Buffer.from(other.json().access_token.split('.')[1], 'base64url').toString()).sid as string
 
-    t.match(events.map(e => e.event), [
+    t.same(events.map(e => e.event), [
       'login_succeeded', 'login_failed', 'rate_limited', 'login_failed', 'token_refreshed',
-      'refresh_token_reused', 'refresh_failed', 'login_succeeded', 'logged_out',
+      'refresh_token_reused', 'refresh_failed', 'refresh_failed', 'login_succeeded', 'logged_out',
     ], 'the events, in order')
     t.match(events[0], { level: INFO, event: 'login_succeeded', userId: alice, sessionId: sid })
     t.match(events[1], { level: INFO, event: 'login_failed', userId: alice })
@@ -42,9 +51,10 @@ for (const store of STORE_KINDS) {
     t.match(events[4], { level: INFO, event: 'token_refreshed', userId: alice, sessionId: sid })
     t.match(events[5], { level: WARN, event: 'refresh_token_reused', userId: alice, sessionId: sid })
     t.match(events[6], { level: INFO, event: 'refresh_failed' })
-    t.equal(events[6]?.userId, undefined, 'a malformed token names no user')
-    t.match(events[7], { level: INFO, event: 'login_succeeded', userId: userIdFor('root'), sessionId: rootSid })
-    t.match(events[8], { level: INFO, event: 'logged_out', userId: userIdFor('root'), sessionIds: [rootSid] })
+    t.equal(events[6]?.claimedUserId, undefined, 'a malformed token names no user')
+    t.same(pick(events[7], 'event', 'userId', 'sessionId', 'claimedUserId', 'claimedSessionId'), { event: 'refresh_failed', claimedUserId: VICTIM, claimedSessionId: FORGED_SESSION }, 'a forged token\'s ids are claims, never attributed to the user')
+    t.match(events[8], { level: INFO, event: 'login_succeeded', userId: userIdFor('root'), sessionId: rootSid })
+    t.match(events[9], { level: INFO, event: 'logged_out', userId: userIdFor('root'), sessionIds: [rootSid] })
 
     const requestIds = events.map(e => e.reqId)
     t.ok(requestIds.every(id => typeof id === 'string' && id !== ''), 'every event carries its request id')
@@ -72,11 +82,11 @@ for (const store of STORE_KINDS) {
 
     t.equal(statuses.filter(status => status === 429).length, 22, 'every request over a limit was refused')
     const limited = records().filter(line => line.event === 'rate_limited')
-    t.match(limited, [
-      { limit: 'login', userId: userIdFor('alice') },
-      { limit: 'login', userId: userIdFor('root') },
-      { limit: 'api' },
-    ], 'one line per client and limit')
+    t.same(limited.map(line => pick(line, 'limit', 'ip', 'userId')), [
+      { limit: 'login', ip: '192.0.2.20', userId: userIdFor('alice') },
+      { limit: 'login', ip: '192.0.2.20', userId: userIdFor('root') },
+      { limit: 'api', ip: '192.0.2.21' },
+    ], 'one line per client and limit, naming the client')
     t.equal(limited.length, 3, 'and no more')
   })
 }
