@@ -7,7 +7,8 @@ import configPlugin from '../plugins/config.js'
 import cookiesPlugin from '../plugins/cookies.js'
 import corsPlugin from '../plugins/cors.js'
 import csrfPlugin from '../plugins/csrf.js'
-import errorsPlugin from '../plugins/errors.js'
+import drainingPlugin from '../plugins/draining.js'
+import errorsPlugin, { answerClientError } from '../plugins/errors.js'
 import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
@@ -40,10 +41,14 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     ajv: { customOptions: { coerceTypes: false } },
     // Errors Fastify raises before routing (a malformed URL, say) skip every hook: they get our
     // error shape and our security headers here.
-    frameworkErrors: (error, request, reply: FastifyReply) => {
-      setSecurityHeaders(request, reply)
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      setSecurityHeaders(reply)
       reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed request', code: error.code })
     },
+    // plugins/draining.ts answers requests that arrive while the server drains, in our shape.
+    return503OnClosing: false,
+    // Requests Node's HTTP parser refuses (never Fastify requests): our shape and headers too.
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON only: a text/plain body is a 415, not a string that fails validation.
@@ -66,6 +71,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   // Order matters for the hooks: headers and CORS go on every answer, 429s included.
   await app.register(securityHeadersPlugin)
   await app.register(corsPlugin)
+  await app.register(drainingPlugin)
   await app.register(storePlugin)
   await app.register(rateLimitPlugin)
   await app.register(usersPlugin)

@@ -1,7 +1,8 @@
+import { connect, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { USERS, buildTestApp } from './helpers/app.js'
-import { bearer, loginTokens, setCookies } from './helpers/http.js'
+import { bearer, loginTokens, parseAnswers, setCookies } from './helpers/http.js'
 import { PrivateRedis } from './helpers/redis.js'
 
 function assertHelmet (t: Test, response: LightMyRequestResponse, what: string) {
@@ -70,4 +71,33 @@ t.test('Swagger UI keeps its own CSP under the security headers', async (t) => {
   t.match(page.headers['content-security-policy'], /script-src 'self'/, 'its CSP lets its own scripts run')
   t.notMatch(page.headers['content-security-policy'], /default-src 'none'/, 'not the API\'s deny-all one')
   t.match(page.headers['content-security-policy'], /style-src 'self' 'unsafe-inline';/, 'inline styles (set by Swagger UI at run time) allowed')
+})
+
+/** Writes raw bytes to a listening app and reads what comes back until the server closes the socket. */
+async function rawExchange (port: number, bytes: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  let raw = ''
+  socket.on('data', (chunk) => { raw += chunk })
+  const closed = new Promise(resolve => socket.once('close', resolve))
+  socket.write(bytes)
+  await closed
+  return raw
+}
+
+t.test('requests Node\'s HTTP parser refuses get our error shape and the security headers', async (t) => {
+  const { app } = await buildTestApp(t, 'memory')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const cases = {
+    'a header name with a control character': { bytes: 'GET /health HTTP/1.1\r\nHost: x\r\nBad\u0001Name: y\r\n\r\n', status: 400, code: 'HPE_INVALID_HEADER_TOKEN' },
+    'a chunked body that is not chunked': { bytes: 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', status: 400, code: /^HPE_/ },
+    'headers over 16 KiB': { bytes: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, code: 'HPE_HEADER_OVERFLOW' },
+  }
+  for (const [what, { bytes, status, code }] of Object.entries(cases)) {
+    const [answer, ...more] = parseAnswers(await rawExchange(port, bytes))
+    t.equal(answer?.status, status, `${what}: ${status}`)
+    t.match(JSON.parse(answer?.body ?? '{}'), { statusCode: status, message: 'Malformed HTTP request', code }, `${what}: our error shape`)
+    t.match(answer?.headers, { 'content-type': /^application\/json/, 'cache-control': 'no-store', 'content-security-policy': API_CSP, 'x-content-type-options': 'nosniff', 'strict-transport-security': /max-age=\d+/, 'x-frame-options': 'SAMEORIGIN', connection: 'close' }, `${what}: the security headers`)
+    t.equal(more.length, 0, `${what}: nothing else`)
+  }
 })

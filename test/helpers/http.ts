@@ -39,3 +39,18 @@ export function setCookies (response: LightMyRequestResponse): Map<string, { val
   }
   return cookies
 }
+
+/** The HTTP/1.1 answers in raw bytes read off a socket: status, lower-cased headers, body. */
+export function parseAnswers (raw: string): Array<{ status: number, headers: Record<string, string>, body: string }> {
+  const answers = []
+  let rest = raw
+  while (rest.startsWith('HTTP/1.1 ')) {
+    const headEnd = rest.indexOf('\r\n\r\n')
+    const [statusLine = '', ...headerLines] = rest.slice(0, headEnd).split('\r\n')
+    const headers = Object.fromEntries(headerLines.map(line => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
+    const length = Number(headers['content-length'] ?? 0)
+    answers.push({ status: Number(statusLine.split(' ')[1]), headers, body: rest.slice(headEnd + 4, headEnd + 4 + length) })
+    rest = rest.slice(headEnd + 4 + length)
+  }
+  return answers
+}

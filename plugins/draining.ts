@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin'
+
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError'
+  readonly statusCode = 503
+  readonly code = 'SHUTTING_DOWN'
+  constructor () {
+    super('This instance is shutting down; retry the request')
+  }
+}
+
+/**
+ * While the server drains (SIGTERM: it stops listening and answers what it has received), a request
+ * that still arrives on a kept-alive connection is answered 503 with `Connection: close`, so the
+ * client retries elsewhere. Fastify's own answer for this (`return503OnClosing`, turned off in
+ * src/app.ts) is written straight to the socket, without our headers or error shape; this one is an
+ * ordinary error answer, after the security-header and CORS hooks.
+ */
+export default fp(async function draining (fastify) {
+  let closing = false
+  fastify.addHook('preClose', async () => { closing = true })
+  fastify.addHook('onRequest', async function (_request, reply) {
+    if (!closing) return
+    reply.header('connection', 'close').header('retry-after', '1')
+    throw new ShuttingDownError()
+  })
+}, { name: 'draining', dependencies: ['errors', 'security-headers', 'cors'] })
