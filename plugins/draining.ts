@@ -10,9 +10,9 @@ export class ShuttingDownError extends Error {
 }
 
 /**
- * While the server drains (SIGTERM: it stops listening and answers what it has received), a request
- * that still arrives on a kept-alive connection is answered 503 with `Connection: close`, so the
- * client retries elsewhere. Fastify's own answer for this (`return503OnClosing`, turned off in
+ * While the server drains (SIGTERM: it stops listening and answers what it has received), every
+ * answer closes its connection, and a request that still arrives on a kept-alive connection is
+ * answered 503 with `Connection: close`, so the client retries elsewhere. Fastify's own answer for this (`return503OnClosing`, turned off in
  * src/app.ts) is written straight to the socket, without our headers or error shape; this one is an
  * ordinary error answer, after the security-header and CORS hooks.
  */
@@ -23,5 +23,12 @@ export default fp(async function draining (fastify) {
     if (!closing) return
     reply.header('connection', 'close').header('retry-after', '1')
     throw new ShuttingDownError()
+  })
+  // The answers to requests in flight close their connections too: Node closes idle keep-alive
+  // connections once, when the drain starts, so one that becomes idle later would hold the process
+  // open until its keep-alive timeout (72 s), far past the grace delay.
+  fastify.addHook('onSend', function (request, reply, payload, done) {
+    if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+    done(null, payload)
   })
 }, { name: 'draining', dependencies: ['errors', 'security-headers', 'cors'] })
