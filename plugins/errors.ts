@@ -64,7 +64,9 @@ export default fp(async function errors (fastify) {
     auditFailure(request, error)
     if (error instanceof StoreUnavailableError) {
       // The reason only: ioredis errors carry the command and its arguments (keys, token hashes).
-      request.log.warn({ reason: error.cause instanceof Error ? error.cause.message : String(error.cause) }, 'token store unavailable')
+      const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
+      if (error.reported) request.log.debug({ reason }, 'token store unavailable')
+      else request.log.warn({ reason }, 'token store unavailable')
       reply.header('retry-after', '1')
     } else if (error instanceof ShuttingDownError) {
       request.log.info('refused: shutting down')

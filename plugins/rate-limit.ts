@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fast
 import fp from 'fastify-plugin'
 import { StoreUnavailableError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
-import { RedisRateCounter } from '../src/store/redis-rate-counter.js'
+import { COUNT_TIMEOUT_MS, RedisRateCounter } from '../src/store/redis-rate-counter.js'
 
 /** Limits count per minute. */
 const WINDOW_MS = 60_000
@@ -54,23 +54,35 @@ function tooManyRequests (context: { statusCode: number, after: string }) {
  * StoreUnavailableError (503) for a fail-closed limit, or an error the plugin skips otherwise.
  */
 function redisCounterStore (counter: RedisRateCounter, nameSpace: string, limit: RequestLimit, log: FastifyBaseLogger, failures: OncePerWindow): FastifyRateLimitStoreCtor {
-  return class RedisCounterStore implements FastifyRateLimitStore {
+  const failClosed = limit.failClosed === true
+  const timeoutMs = failClosed ? COUNT_TIMEOUT_MS.asLongAsTheStore : COUNT_TIMEOUT_MS.short
+
+  class RedisCounterStore implements FastifyRateLimitStore {
+    readonly #prefix: string
+
+    constructor (_options: unknown, prefix = nameSpace) {
+      this.#prefix = prefix
+    }
+
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number) {
-      counter.count(nameSpace + key, timeWindow).then(result => { callback(null, result) }, (err: Error) => {
+      counter.count(this.#prefix + key, timeWindow, timeoutMs).then(result => { callback(null, result) }, (err: Error) => {
         if (failures.firstInWindow(limit.name, Date.now() + timeWindow)) {
           // The reason only: ioredis errors carry the command and its arguments.
-          log.warn({ limit: limit.name, reason: err.message }, limit.failClosed === true
+          log.warn({ limit: limit.name, reason: err.message }, failClosed
             ? 'rate limiter cannot count: refusing requests with 503'
             : 'rate limiter cannot count: letting requests through uncounted')
         }
-        callback(limit.failClosed === true ? new StoreUnavailableError(err) : err)
+        callback(failClosed ? new StoreUnavailableError(err, { reported: true }) : err)
       })
     }
 
-    child () {
-      return this
+    /** A route with a `config.rateLimit` of its own counts apart, as the plugin's own Redis store does. */
+    child (routeOptions: object): FastifyRateLimitStore {
+      const route = (routeOptions as { routeInfo?: { method?: unknown, url?: unknown } }).routeInfo
+      return new RedisCounterStore(undefined, `${this.#prefix}${String(route?.method ?? '')}${String(route?.url ?? '')}-`)
     }
   }
+  return RedisCounterStore
 }
 
 /**
@@ -128,7 +140,8 @@ export default fp(async function rateLimit (fastify) {
   await fastify.register(fastifyRateLimit, { ...options({ name: 'api', max: config.rateLimit.max }), global: false })
   const apiLimit = fastify.rateLimit()
   fastify.addHook('onRequest', async function (request, reply) {
-    // Probes opt out on the route (`config: { rateLimit: false }`): a load balancer must never see 429.
-    if (request.routeOptions.config.rateLimit !== false) await apiLimit.call(this, request, reply)
+    // Probes opt out on the route (`config: { rateLimit: false }`): a load balancer must never see
+    // 429. A route with a `config.rateLimit` of its own has it instead, as @fastify/rate-limit has it.
+    if (request.routeOptions.config.rateLimit === undefined) await apiLimit.call(this, request, reply)
   })
 }, { name: 'rate-limit', dependencies: ['config', 'audit', 'store'] })

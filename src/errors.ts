@@ -6,8 +6,11 @@ export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError'
   readonly statusCode = 503
   readonly code = 'STORE_UNAVAILABLE'
-  constructor (cause?: unknown) {
+  /** true when whoever raised it has logged the outage already (the error handler then need not) */
+  readonly reported: boolean
+  constructor (cause?: unknown, options: { reported?: boolean } = {}) {
     super('The token store is unavailable; try again shortly', { cause })
+    this.reported = options.reported ?? false
   }
 }
 

@@ -1,10 +1,12 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { userIdFor } from '../src/ids.js'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { STORE_KINDS, USERS, buildTestApp, testEnv } from './helpers/app.js'
 import { bearer, loginTokens, refresh } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
-import { PrivateRedis, keysUnder, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { PrivateRedis, SlowRedisProxy, deleteKeysUnder, keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 
 const LIMITS = { RATE_LIMIT_MAX: '1000', RATE_LIMIT_LOGIN_MAX: '5', RATE_LIMIT_REFRESH_MAX: '60' }
 
@@ -171,4 +173,33 @@ t.test('a Redis that serves reads but refuses writes (full, noeviction) is no pa
   t.match(warnings.map(line => line.limit).sort(), ['api', 'login', 'refresh'], 'each failing limit warned about')
   t.equal(warnings.length, 3, 'once each')
   t.match(warnings.find(line => line.limit === 'login')?.reason, /OOM/, 'with Redis\'s reason')
+})
+
+t.test('a slow Redis (slower than the API-wide limit waits, within the store\'s timeout): logins still work and are still counted', async (t) => {
+  const proxy = await SlowRedisProxy.start(await testRedisUrl(), 250)
+  t.teardown(() => proxy.stop()) // after the app's own teardown (last in, first out)
+  const { stream, records } = logCapture()
+  const { app, config } = await buildTestApp(t, 'redis', { ...LIMITS, REDIS_URL: proxy.url, RATE_LIMIT_LOGIN_MAX: '2', LOG_LEVEL: 'info' }, stream)
+  t.equal((await loginFrom(app, '198.51.100.50', 'alice', 'wrong')).statusCode, 401, 'a wrong password: 401, not 503')
+  t.equal((await loginFrom(app, '198.51.100.50', 'alice', USERS.alice.password)).statusCode, 200, 'the right one: 200')
+  assertLimited(t, await loginFrom(app, '198.51.100.50', 'alice', USERS.alice.password), 2, 'the third attempt: the login limit counted every one')
+  const warnings = records().filter(line => typeof line.msg === 'string' && line.msg.startsWith('rate limiter cannot count'))
+  t.same(warnings.map(line => [line.limit, line.msg]), [['api', 'rate limiter cannot count: letting requests through uncounted']], 'only the API-wide limit gave up waiting, and said so once')
+  const counter = await withRedis(await testRedisUrl(), redis => redis.get(`${config.redisKeyPrefix}rate:login:{user:${userIdFor('alice')}}:198.51.100.50`))
+  t.equal(counter, '3', 'what Redis holds')
+})
+
+t.test('a later route with a rate limit of its own (config.rateLimit) counts apart, in Redis', async (t) => {
+  const config = loadConfig(await testEnv('redis', LIMITS))
+  const app = await buildApp(config)
+  t.teardown(async () => { await app.close(); await deleteKeysUnder(config.redisUrl!, config.redisKeyPrefix) })
+  app.register(async function laterRoutes (scope) {
+    scope.get('/api/reports', { config: { rateLimit: { max: 1, timeWindow: 60_000 } } }, async () => ({ ok: true }))
+  })
+  await app.ready()
+  t.equal((await app.inject('/api/reports')).statusCode, 200)
+  assertLimited(t, await app.inject('/api/reports'), 1, 'its second request')
+  t.equal((await app.inject('/health')).statusCode, 200, 'other routes are not affected')
+  const keys = await withRedis(config.redisUrl!, redis => keysUnder(redis, `${config.redisKeyPrefix}rate:`))
+  t.ok(keys.includes(`${config.redisKeyPrefix}rate:api:GET/api/reports-127.0.0.1`), `its own counter, named by its route (${keys.join(', ')})`)
 })

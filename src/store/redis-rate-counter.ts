@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis'
 import { failFastRedis } from './redis-client.js'
-import { redactRedisUrl } from './redis.js'
+import { COMMAND_TIMEOUT_MS as STORE_COMMAND_TIMEOUT_MS, redactRedisUrl } from './redis.js'
 
 /**
- * A rate limiter that cannot count must not hold requests up: a stalled Redis costs at most this
- * long, then the caller decides (let through, or refuse).
+ * How long a count may take before the caller decides without it (let through, or refuse). A
+ * limiter that lets requests through uncounted must not hold them up: a short wait. One that
+ * refuses must not refuse while the token store itself would still answer: the store's wait.
  */
-const COMMAND_TIMEOUT_MS = 150
+export const COUNT_TIMEOUT_MS = { short: 150, asLongAsTheStore: STORE_COMMAND_TIMEOUT_MS } as const
 
 /**
  * KEYS: counter; ARGV: window (ms) → {count, ms left in the window}. Fixed windows: the first count
@@ -43,7 +44,7 @@ export class RedisRateCounter {
 
   /** Connects now; rejects with a message naming REDIS_URL when Redis does not answer. */
   static async connect (url: string): Promise<RedisRateCounter> {
-    const redis = failFastRedis(url, COMMAND_TIMEOUT_MS) as CountingRedis
+    const redis = failFastRedis(url, COUNT_TIMEOUT_MS.asLongAsTheStore) as CountingRedis
     redis.defineCommand('countInWindow', { numberOfKeys: 1, lua: COUNT_IN_WINDOW })
     // Failures surface as rejected counts; the event only needs a listener.
     redis.on('error', () => {})
@@ -56,10 +57,23 @@ export class RedisRateCounter {
     return new RedisRateCounter(redis)
   }
 
-  /** Counts one more event under `key` in its current window. */
-  async count (key: string, windowMs: number): Promise<WindowCount> {
-    const [current, ttl] = await this.#redis.countInWindow(key, windowMs)
-    return { current, ttl }
+  /**
+   * Counts one more event under `key` in its current window; rejects after `timeoutMs` (at most the
+   * client's own timeout) without an answer. A count given up on may still be made when Redis answers.
+   */
+  async count (key: string, windowMs: number, timeoutMs: number): Promise<WindowCount> {
+    const counting = this.#redis.countInWindow(key, windowMs)
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    })
+    counting.catch(() => {}) // once given up on, its failure concerns no one
+    try {
+      const [current, ttl] = await Promise.race([counting, timeout])
+      return { current, ttl }
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** QUIT, so Redis finishes what it was sent; a Redis that does not answer is simply dropped. */

@@ -6,7 +6,7 @@ import { CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } 
 import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, SessionRevocation, StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
-const COMMAND_TIMEOUT_MS = 500
+export const COMMAND_TIMEOUT_MS = 500
 const STARTUP_TIMEOUT_MS = 3000
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100

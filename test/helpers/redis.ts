@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer, Socket } from 'node:net'
+import { connect, createServer, Socket, type AddressInfo, type Server } from 'node:net'
 import { randomId } from '../../src/ids.js'
 import { Redis } from 'ioredis'
 
@@ -80,6 +80,48 @@ export class PrivateRedis {
     child.kill('SIGCONT')
     child.kill('SIGKILL')
     await exited
+  }
+}
+
+/**
+ * A TCP proxy in front of a Redis that holds every reply back for `delayMs`: a Redis that answers,
+ * slowly (a loaded or distant server). Replies keep their order.
+ */
+export class SlowRedisProxy {
+  readonly #server: Server
+  readonly #sockets: Set<Socket>
+  readonly port: number
+
+  private constructor (server: Server, sockets: Set<Socket>) {
+    this.#server = server
+    this.#sockets = sockets
+    this.port = (server.address() as AddressInfo).port
+  }
+
+  get url (): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  static async start (upstreamUrl: string, delayMs: number): Promise<SlowRedisProxy> {
+    const upstream = new URL(upstreamUrl)
+    const sockets = new Set<Socket>()
+    const server = createServer((client) => {
+      const redis = connect(Number(upstream.port || 6379), upstream.hostname)
+      for (const socket of [client, redis]) {
+        sockets.add(socket)
+        socket.on('close', () => { sockets.delete(socket); client.destroy(); redis.destroy() })
+        socket.on('error', () => {})
+      }
+      client.on('data', (chunk) => redis.write(chunk))
+      redis.on('data', (chunk) => { setTimeout(() => { if (!client.destroyed) client.write(chunk) }, delayMs) })
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    return new SlowRedisProxy(server, sockets)
+  }
+
+  async stop (): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy()
+    await new Promise(resolve => this.#server.close(resolve))
   }
 }
 
