@@ -1,35 +1,8 @@
 import { STATUS_CODES } from 'node:http'
-import type { Socket } from 'node:net'
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { InsufficientRoleError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
 import { ShuttingDownError } from './draining.js'
-import { ALL_SECURITY_HEADERS } from './security-headers.js'
-
-/** What Node's HTTP parser refused, as the status Fastify gives it by default. */
-function clientErrorStatus (code: string | undefined): number {
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
-  if (code === 'HPE_HEADER_OVERFLOW') return 431
-  return 400
-}
-
-/**
- * The server's `clientError` answer (Fastify's `clientErrorHandler`): a request Node's parser
- * refused never becomes a Fastify request, so it is written to the socket here, in our error shape
- * and with the security headers every answer carries.
- */
-export function answerClientError (this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const statusCode = clientErrorStatus(err.code)
-  const error = STATUS_CODES[statusCode] ?? 'Bad Request'
-  const body = JSON.stringify({ statusCode, error, message: 'Malformed HTTP request', code: err.code ?? 'CLIENT_ERROR' })
-  this.log.debug({ code: err.code }, 'malformed HTTP request')
-  if (socket.writable) {
-    const headers = ALL_SECURITY_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('')
-    socket.write(`HTTP/1.1 ${statusCode} ${error}\r\n${headers}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-  }
-  socket.destroy()
-}
 
 /** RFC 6750 challenge; the description is ours, never client input. */
 function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError): string {

@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import auditPlugin from '../plugins/audit.js'
 import authenticatePlugin from '../plugins/authenticate.js'
@@ -8,12 +8,13 @@ import cookiesPlugin from '../plugins/cookies.js'
 import corsPlugin from '../plugins/cors.js'
 import csrfPlugin from '../plugins/csrf.js'
 import drainingPlugin from '../plugins/draining.js'
-import errorsPlugin, { answerClientError } from '../plugins/errors.js'
+import errorsPlugin from '../plugins/errors.js'
+import httpProtocolPlugin, { answerClientError, answerFrameworkError } from '../plugins/http-protocol.js'
 import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import schemasPlugin from '../plugins/schemas.js'
-import securityHeadersPlugin, { setSecurityHeaders } from '../plugins/security-headers.js'
+import securityHeadersPlugin from '../plugins/security-headers.js'
 import storePlugin from '../plugins/store.js'
 import tokensPlugin from '../plugins/tokens.js'
 import usersPlugin from '../plugins/users.js'
@@ -39,16 +40,13 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.
     ajv: { customOptions: { coerceTypes: false } },
-    // Errors Fastify raises before routing (a malformed URL, say) skip every hook: they get our
-    // error shape and our security headers here.
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
-      setSecurityHeaders(reply)
-      reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed request', code: error.code })
-    },
-    // plugins/draining.ts answers requests that arrive while the server drains, in our shape.
-    return503OnClosing: false,
-    // Requests Node's HTTP parser refuses (never Fastify requests): our shape and headers too.
+    // Answers that no hook sees get our error shape and security headers all the same:
+    // errors Fastify raises before routing (a malformed URL), requests Node's parser refuses, and
+    // (answered by plugins, not by Fastify or Node) requests during a drain or without a Host.
+    frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
+    return503OnClosing: false,
+    http: { requireHostHeader: false },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // JSON only: a text/plain body is a 415, not a string that fails validation.
@@ -71,6 +69,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   // Order matters for the hooks: headers and CORS go on every answer, 429s included.
   await app.register(securityHeadersPlugin)
   await app.register(corsPlugin)
+  await app.register(httpProtocolPlugin)
   await app.register(drainingPlugin)
   await app.register(storePlugin)
   await app.register(rateLimitPlugin)

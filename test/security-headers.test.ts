@@ -84,20 +84,24 @@ async function rawExchange (port: number, bytes: string): Promise<string> {
   return raw
 }
 
-t.test('requests Node\'s HTTP parser refuses get our error shape and the security headers', async (t) => {
+t.test('requests that break HTTP itself (refused by Node\'s parser, no Host, an unknown Expect) get our error shape and the security headers', async (t) => {
   const { app } = await buildTestApp(t, 'memory')
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as AddressInfo
   const cases = {
-    'a header name with a control character': { bytes: 'GET /health HTTP/1.1\r\nHost: x\r\nBad\u0001Name: y\r\n\r\n', status: 400, code: 'HPE_INVALID_HEADER_TOKEN' },
-    'a chunked body that is not chunked': { bytes: 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', status: 400, code: /^HPE_/ },
-    'headers over 16 KiB': { bytes: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, code: 'HPE_HEADER_OVERFLOW' },
+    'a header name with a control character': { bytes: 'GET /health HTTP/1.1\r\nHost: x\r\nBad\u0001Name: y\r\n\r\n', status: 400, message: 'Malformed HTTP request', code: 'HPE_INVALID_HEADER_TOKEN' },
+    'a chunked body that is not chunked': { bytes: 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', status: 400, message: 'Malformed HTTP request', code: /^HPE_/ },
+    'headers over 16 KiB': { bytes: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, message: 'The request headers are too large', code: 'HPE_HEADER_OVERFLOW' },
+    'an HTTP/1.1 request without Host': { bytes: 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n', status: 400, message: 'An HTTP/1.1 request must have a Host header', code: 'MISSING_HOST' },
+    'an Expect other than 100-continue': { bytes: 'POST /auth/login HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}', status: 417, message: 'Only Expect: 100-continue is supported', code: 'UNSUPPORTED_EXPECTATION' },
   }
-  for (const [what, { bytes, status, code }] of Object.entries(cases)) {
+  for (const [what, { bytes, status, message, code }] of Object.entries(cases)) {
     const [answer, ...more] = parseAnswers(await rawExchange(port, bytes))
     t.equal(answer?.status, status, `${what}: ${status}`)
-    t.match(JSON.parse(answer?.body ?? '{}'), { statusCode: status, message: 'Malformed HTTP request', code }, `${what}: our error shape`)
+    t.match(JSON.parse(answer?.body ?? '{}'), { statusCode: status, message, code }, `${what}: our error shape`)
     t.match(answer?.headers, { 'content-type': /^application\/json/, 'cache-control': 'no-store', 'content-security-policy': API_CSP, 'x-content-type-options': 'nosniff', 'strict-transport-security': /max-age=\d+/, 'x-frame-options': 'SAMEORIGIN', connection: 'close' }, `${what}: the security headers`)
     t.equal(more.length, 0, `${what}: nothing else`)
   }
+  const [http10] = parseAnswers(await rawExchange(port, 'GET /health HTTP/1.0\r\n\r\n'))
+  t.equal(http10?.status, 200, 'HTTP/1.0 needs no Host')
 })

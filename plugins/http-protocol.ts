@@ -1,0 +1,80 @@
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ALL_SECURITY_HEADERS, setSecurityHeaders } from './security-headers.js'
+
+/**
+ * Requests that break HTTP itself. Node answers some of them on its own, before any Fastify code:
+ * with a bare status line, no body and none of our headers. Here they get our error shape and the
+ * security headers every answer carries.
+ */
+
+/** Node's own mapping of what its parser refused (Fastify's default handler knows only the first two). */
+function clientErrorStatus (code: string | undefined): number {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408
+  if (code === 'HPE_HEADER_OVERFLOW') return 431
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413
+  return 400
+}
+
+const CLIENT_ERROR_MESSAGES: Record<number, string> = {
+  408: 'The request took too long to arrive',
+  413: 'The request body framing is too large',
+  431: 'The request headers are too large',
+}
+
+function errorBody (statusCode: number, message: string, code: string): string {
+  return JSON.stringify({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code })
+}
+
+/**
+ * The server's `clientError` answer (Fastify's `clientErrorHandler`): a request Node's parser
+ * refused never becomes a Fastify request, so it is written to the socket here.
+ */
+export function answerClientError (this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const statusCode = clientErrorStatus(err.code)
+  const body = errorBody(statusCode, CLIENT_ERROR_MESSAGES[statusCode] ?? 'Malformed HTTP request', err.code ?? 'CLIENT_ERROR')
+  this.log.debug({ code: err.code }, 'malformed HTTP request')
+  // As Node does: never write into an answer already under way on this socket.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const headers = ALL_SECURITY_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? 'Error'}\r\n${headers}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+/** Fastify's `frameworkErrors`: errors it raises before routing (a malformed URL), which skip every hook. */
+export function answerFrameworkError (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  setSecurityHeaders(reply)
+  reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed request', code: error.code })
+}
+
+export class MissingHostError extends Error {
+  override name = 'MissingHostError'
+  readonly statusCode = 400
+  readonly code = 'MISSING_HOST'
+  constructor () {
+    super('An HTTP/1.1 request must have a Host header')
+  }
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would send that bare (its
+ * `requireHostHeader`, turned off in src/app.ts); this hook sends it as an ordinary error answer.
+ * `Expect` other than 100-continue is a 417, which Node would also send bare.
+ */
+export default fp(async function httpProtocol (fastify) {
+  fastify.addHook('onRequest', async function (request) {
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') throw new MissingHostError()
+  })
+
+  fastify.server.on('checkExpectation', function (_request: IncomingMessage, response: ServerResponse) {
+    const body = errorBody(417, 'Only Expect: 100-continue is supported', 'UNSUPPORTED_EXPECTATION')
+    for (const [name, value] of ALL_SECURITY_HEADERS) response.setHeader(name, value)
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' })
+    response.end(body)
+  })
+}, { name: 'http-protocol', dependencies: ['errors', 'security-headers'] })
