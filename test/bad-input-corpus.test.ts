@@ -117,6 +117,9 @@ const CONTENT_TYPES = [
   'garbage',
 ]
 
+/** The browser client CORS_ORIGINS allows: preflights are part of the corpus. */
+const SPA = 'https://app.example.com'
+
 function cases (valid: { access: string, refresh: string }): HttpCase[] {
   const out: HttpCase[] = []
   const json = { 'content-type': 'application/json' }
@@ -181,6 +184,13 @@ function cases (valid: { access: string, refresh: string }): HttpCase[] {
   for (const method of ['PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
     out.push({ name: `${method} /auth/login`, method, path: '/auth/login', headers: { 'content-type': 'application/json' }, body: '{}' })
   }
+  // Preflights, CORS being on (CORS_ORIGINS set): half-formed ones are 400s; whole ones are answered.
+  for (const path of ['/auth/login', '/auth/refresh', '/auth/logout', '/api/profile', '/api/admin']) {
+    out.push({ name: `OPTIONS ${path} without Origin`, method: 'OPTIONS', path, headers: { 'access-control-request-method': 'POST' } })
+    out.push({ name: `OPTIONS ${path} without Access-Control-Request-Method`, method: 'OPTIONS', path, headers: { origin: SPA } })
+    out.push({ name: `OPTIONS ${path} from a foreign origin`, method: 'OPTIONS', path, headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' }, mayPass: true })
+    out.push({ name: `OPTIONS ${path} asking for odd headers`, method: 'OPTIONS', path, headers: { origin: SPA, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'x-'.repeat(2000) }, mayPass: true })
+  }
   return out
 }
 
@@ -196,10 +206,13 @@ const RAW: Record<string, Buffer> = {
   // Methods Node's HTTP client will not carry a body for: sent by hand.
   'PROPFIND with a body': Buffer.from('PROPFIND /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'),
   'TRACE with a body': Buffer.from('TRACE /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'),
+  'HTTP/1.1 without Host': Buffer.from('POST /auth/login HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'),
+  'two Host headers': Buffer.from('GET /api/profile HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n'),
+  'an unknown Expect': Buffer.from('POST /auth/login HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'),
 }
 
 async function corpus (t: Test, store: StoreKind) {
-  const { app } = await buildTestApp(t, store)
+  const { app } = await buildTestApp(t, store, { CORS_ORIGINS: SPA })
   const { port } = new URL(await app.listen({ port: 0, host: '127.0.0.1' }))
   const tokens = await loginTokens(app, USERS.alice)
   const all = cases({ access: tokens.access_token, refresh: tokens.refresh_token })

@@ -65,3 +65,17 @@ t.test('CORS_ORIGINS must list exact origins', async (t) => {
   t.throws(() => loadConfig({ CORS_ORIGINS: 'https://app.example.com/' }), /did you mean https:\/\/app\.example\.com\?/, 'with a hint')
   t.same(loadConfig({ ...await testEnv('memory'), CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }).corsOrigins, ['https://a.example.com', 'http://localhost:5173'])
 })
+
+t.test('a half-formed preflight is a 400 in our JSON error shape, with the security headers', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { CORS_ORIGINS: APP_ORIGIN })
+  const halfFormed: Array<Record<string, string>> = [{ 'access-control-request-method': 'POST' }, { origin: APP_ORIGIN }, {}]
+  for (const headers of halfFormed) {
+    const response = await app.inject({ method: 'OPTIONS', url: '/auth/login', headers })
+    t.equal(response.statusCode, 400, `${JSON.stringify(headers)}: 400`)
+    t.same(response.json(), { statusCode: 400, error: 'Bad Request', message: 'A CORS preflight (OPTIONS) needs Origin and Access-Control-Request-Method headers', code: 'INVALID_PREFLIGHT' })
+    t.equal(response.headers['x-content-type-options'], 'nosniff')
+    t.equal(response.headers['cache-control'], 'no-store')
+  }
+  const whole = await app.inject({ method: 'OPTIONS', url: '/auth/login', headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST' } })
+  t.equal(whole.statusCode, 204, 'a whole one is answered')
+})
