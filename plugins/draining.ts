@@ -26,9 +26,10 @@ export default fp(async function draining (fastify) {
   })
   // The answers to requests in flight close their connections too: Node closes idle keep-alive
   // connections once, when the drain starts, so one that becomes idle later would hold the process
-  // open until its keep-alive timeout (72 s), far past the grace delay. (An answer whose headers
-  // left just before the drain began and whose last bytes leave just after it still keeps its
-  // connection: a window of one write, which close-with-grace's 10 s bound covers.)
+  // open until its keep-alive timeout (72 s), far past the grace delay. Not covered: an answer whose
+  // headers left just before the drain began and whose last bytes leave after the idle connections
+  // were closed keeps its connection, and the process then ends at the 10 s grace bound (exit 1).
+  // A window of one socket write.
   fastify.addHook('onSend', function (request, reply, payload, done) {
     if (closing && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
     done(null, payload)
