@@ -105,3 +105,17 @@ t.test('a protected request costs two Redis round trips: the rate-limit count an
     t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200)
   })
 })
+
+t.test('a flood of readiness probes costs one PING at a time, and each probe gets its answer', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  await withRedis(redis.url, async (client) => {
+    const pings = async () => Number(/cmdstat_ping:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0)
+    const before = await pings()
+    const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject({ url: '/ready' })))
+    t.same([...new Set(answers.map(answer => answer.statusCode))], [200], 'all 50 ready')
+    const sent = await pings() - before
+    t.ok(sent >= 1 && sent < 50, `${sent} PING(s) for 50 concurrent probes`)
+  })
+})

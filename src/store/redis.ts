@@ -66,6 +66,7 @@ export class RedisStore implements AuthStore {
   /** Redis clock minus ours, in ms: deadlines are written in Redis's time. */
   #clockOffset = 0
   readonly #clockSync: NodeJS.Timeout
+  #pinging: Promise<void> | undefined
 
   private constructor (redis: ScriptedRedis, prefix: string) {
     this.#redis = redis
@@ -179,8 +180,10 @@ export class RedisStore implements AuthStore {
     return found > 0
   }
 
+  /** Readiness probes are not rate-limited: however many arrive at once, one PING is on the wire. */
   async ping (): Promise<void> {
-    await this.#run(() => this.#redis.ping())
+    this.#pinging ??= this.#run(() => this.#redis.ping()).then(() => {}).finally(() => { this.#pinging = undefined })
+    await this.#pinging
   }
 
   onReconnect (listener: () => void): void {
