@@ -1,12 +1,10 @@
 import fastifyCors from '@fastify/cors'
 import fp from 'fastify-plugin'
+import { ApiError } from '../src/errors.js'
 
-export class InvalidPreflightError extends Error {
-  override name = 'InvalidPreflightError'
-  readonly statusCode = 400
-  readonly code = 'INVALID_PREFLIGHT'
+export class InvalidPreflightError extends ApiError {
   constructor () {
-    super('A CORS preflight (OPTIONS) needs Origin and Access-Control-Request-Method headers')
+    super(400, 'INVALID_PREFLIGHT', 'A CORS preflight (OPTIONS) needs Origin and Access-Control-Request-Method headers')
   }
 }
 

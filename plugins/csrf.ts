@@ -1,15 +1,13 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { ApiError } from '../src/errors.js'
 import { ACCESS_COOKIE, REFRESH_COOKIE } from './cookies.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-export class CrossSiteRequestError extends Error {
-  override name = 'CrossSiteRequestError'
-  readonly statusCode = 403
-  readonly code = 'CROSS_SITE_REQUEST'
+export class CrossSiteRequestError extends ApiError {
   constructor () {
-    super('A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS')
+    super(403, 'CROSS_SITE_REQUEST', 'A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS')
   }
 }
 

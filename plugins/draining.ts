@@ -1,11 +1,9 @@
 import fp from 'fastify-plugin'
+import { ApiError } from '../src/errors.js'
 
-export class ShuttingDownError extends Error {
-  override name = 'ShuttingDownError'
-  readonly statusCode = 503
-  readonly code = 'SHUTTING_DOWN'
+export class ShuttingDownError extends ApiError {
   constructor () {
-    super('This instance is shutting down; retry the request')
+    super(503, 'SHUTTING_DOWN', 'This instance is shutting down; retry the request')
   }
 }
 

@@ -1,8 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { InsufficientRoleError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
-import { ShuttingDownError } from './draining.js'
+import { ApiError, InsufficientRoleError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
 
 /** RFC 6750 challenge; the description is ours, never client input. */
 function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError): string {
@@ -28,8 +27,10 @@ function auditFailure (request: FastifyRequest, error: unknown) {
 export default fp(async function errors (fastify) {
   fastify.setErrorHandler(function (error: FastifyError, request, reply) {
     let statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-    let message = error.message
     if (error.validation !== undefined) statusCode = 400
+    // Ours (ApiError) and Fastify's own client errors say what happened; any other 5xx is a bug
+    // and says nothing of our insides.
+    const told = error instanceof ApiError || statusCode < 500
 
     if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError) {
       reply.header('www-authenticate', bearerChallenge(error))
@@ -41,19 +42,14 @@ export default fp(async function errors (fastify) {
       if (error.reported) request.log.debug({ reason }, 'token store unavailable')
       else request.log.warn({ reason }, 'token store unavailable')
       reply.header('retry-after', '1')
-    } else if (error instanceof ShuttingDownError) {
-      request.log.info('refused: shutting down')
-    } else if (statusCode >= 500) {
-      request.log.error({ err: error }, 'unhandled error')
-      message = 'Something went wrong on our side'
-    } else {
+    } else if (told) {
       request.log.info({ code: error.code, statusCode }, error.message)
+    } else {
+      request.log.error({ err: error }, 'unhandled error')
     }
 
-    const body: Record<string, unknown> = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
-    if (typeof error.code === 'string' && statusCode < 500) body.code = error.code
-    // Our own 503s say what happened; any other 5xx says nothing of our insides.
-    if (error instanceof StoreUnavailableError || error instanceof ShuttingDownError) body.code = error.code
+    const body: Record<string, unknown> = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: told ? error.message : 'Something went wrong on our side' }
+    if (told && typeof error.code === 'string') body.code = error.code
     return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
   })
 

@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { ApiError } from '../src/errors.js'
 import { ALL_SECURITY_HEADERS, setSecurityHeaders } from './security-headers.js'
 
 /**
@@ -52,12 +53,9 @@ export function answerFrameworkError (error: FastifyError, _request: FastifyRequ
   reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed request', code: error.code })
 }
 
-export class MissingHostError extends Error {
-  override name = 'MissingHostError'
-  readonly statusCode = 400
-  readonly code = 'MISSING_HOST'
+export class MissingHostError extends ApiError {
   constructor () {
-    super('An HTTP/1.1 request must have a Host header')
+    super(400, 'MISSING_HOST', 'An HTTP/1.1 request must have a Host header')
   }
 }
 

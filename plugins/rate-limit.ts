@@ -1,7 +1,7 @@
 import fastifyRateLimit, { normalizeIP, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { StoreUnavailableError } from '../src/errors.js'
+import { ApiError, StoreUnavailableError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
 import { COUNT_TIMEOUT_MS, RedisRateCounter } from '../src/store/redis-rate-counter.js'
 
@@ -45,7 +45,7 @@ export function clientAddress (request: FastifyRequest): string {
 }
 
 function tooManyRequests (context: { statusCode: number, after: string }) {
-  return Object.assign(new Error(`Too many requests; retry in ${context.after}`), { statusCode: context.statusCode, code: 'RATE_LIMITED' })
+  return new ApiError(context.statusCode, 'RATE_LIMITED', `Too many requests; retry in ${context.after}`)
 }
 
 /**

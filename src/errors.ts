@@ -1,36 +1,40 @@
 /**
- * Errors the core raises. Each carries the HTTP status it maps to, so the error handler can answer
- * without the core knowing anything about HTTP beyond that number.
+ * An error the API answers with on purpose: the HTTP status it maps to, a stable code and a message
+ * written for the client. The error handler sends these as they are, 5xx included; any other error
+ * that reaches it is a bug and leaves as a bare 500. The core raises them knowing nothing of HTTP
+ * beyond that number; plugins raise their own.
  */
-export class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError'
-  readonly statusCode = 503
-  readonly code = 'STORE_UNAVAILABLE'
+export class ApiError extends Error {
+  override name = this.constructor.name
+  readonly statusCode: number
+  readonly code: string
+  constructor (statusCode: number, code: string, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.statusCode = statusCode
+    this.code = code
+  }
+}
+
+export class StoreUnavailableError extends ApiError {
   /** true when whoever raised it has logged the outage already (the error handler then need not) */
   readonly reported: boolean
   constructor (cause?: unknown, options: { reported?: boolean } = {}) {
-    super('The token store is unavailable; try again shortly', { cause })
+    super(503, 'STORE_UNAVAILABLE', 'The token store is unavailable; try again shortly', { cause })
     this.reported = options.reported ?? false
   }
 }
 
 /** Access token missing, malformed, expired, forged or revoked. */
-export class InvalidAccessTokenError extends Error {
-  override name = 'InvalidAccessTokenError'
-  readonly statusCode = 401
-  readonly code = 'INVALID_ACCESS_TOKEN'
+export class InvalidAccessTokenError extends ApiError {
   /** false when no token was presented at all (RFC 6750: no error attribute then) */
   readonly presented: boolean
   constructor (message: string, presented = true) {
-    super(message)
+    super(401, 'INVALID_ACCESS_TOKEN', message)
     this.presented = presented
   }
 }
 
-export class InvalidRefreshTokenError extends Error {
-  override name = 'InvalidRefreshTokenError'
-  readonly statusCode = 401
-  readonly code = 'INVALID_REFRESH_TOKEN'
+export class InvalidRefreshTokenError extends ApiError {
   /** 'reused': a spent token came back and its session was revoked (for the audit log) */
   readonly reason: 'invalid' | 'reused'
   /** the user and session the token names, when it is well-formed (for the audit log) */
@@ -38,30 +42,24 @@ export class InvalidRefreshTokenError extends Error {
   readonly sessionId: string | undefined
   constructor (reason: 'invalid' | 'reused' = 'invalid', named: { userId?: string, sessionId?: string } = {}) {
     // One message for every cause: a client must not learn which tokens once existed.
-    super('The refresh token is invalid, expired, spent or revoked')
+    super(401, 'INVALID_REFRESH_TOKEN', 'The refresh token is invalid, expired, spent or revoked')
     this.reason = reason
     this.userId = named.userId
     this.sessionId = named.sessionId
   }
 }
 
-export class InvalidCredentialsError extends Error {
-  override name = 'InvalidCredentialsError'
-  readonly statusCode = 401
-  readonly code = 'INVALID_CREDENTIALS'
+export class InvalidCredentialsError extends ApiError {
   /** the id the username would have, existing or not (for the audit log) */
   readonly userId: string
   constructor (userId: string) {
-    super('Invalid username or password')
+    super(401, 'INVALID_CREDENTIALS', 'Invalid username or password')
     this.userId = userId
   }
 }
 
-export class InsufficientRoleError extends Error {
-  override name = 'InsufficientRoleError'
-  readonly statusCode = 403
-  readonly code = 'INSUFFICIENT_ROLE'
+export class InsufficientRoleError extends ApiError {
   constructor (role: string) {
-    super(`This resource requires the role '${role}'`)
+    super(403, 'INSUFFICIENT_ROLE', `This resource requires the role '${role}'`)
   }
 }
