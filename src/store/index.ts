@@ -5,7 +5,8 @@ import type { AuthStore } from './types.js'
 
 export type { AuthStore, StoredUser, RotationOutcome } from './types.js'
 export { MemoryStore } from './memory.js'
-export { RedisStore, redactRedisUrl } from './redis.js'
+export { RedisStore } from './redis.js'
+export { redactRedisUrl } from './redis-client.js'
 
 /** REDIS_URL set: Redis, which must answer now. Unset: the embedded in-memory store. */
 export async function createStore (config: Pick<Config, 'redisUrl' | 'redisKeyPrefix'>): Promise<AuthStore> {

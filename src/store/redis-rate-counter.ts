@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
-import { failFastRedis } from './redis-client.js'
-import { COMMAND_TIMEOUT_MS as STORE_COMMAND_TIMEOUT_MS, redactRedisUrl } from './redis.js'
+import { connectOrExplain, failFastRedis } from './redis-client.js'
+import { COMMAND_TIMEOUT_MS as STORE_COMMAND_TIMEOUT_MS } from './redis.js'
 
 /**
  * How long a count may take before the caller decides without it (let through, or refuse). A
@@ -44,16 +44,11 @@ export class RedisRateCounter {
 
   /** Connects now; rejects with a message naming REDIS_URL when Redis does not answer. */
   static async connect (url: string): Promise<RedisRateCounter> {
+    // The client's own timeout is the longest a caller may wait. It also bounds the connection's
+    // handshake, so it cannot be the short wait itself: a slow Redis could then never connect.
     const redis = failFastRedis(url, COUNT_TIMEOUT_MS.asLongAsTheStore) as CountingRedis
     redis.defineCommand('countInWindow', { numberOfKeys: 1, lua: COUNT_IN_WINDOW })
-    // Failures surface as rejected counts; the event only needs a listener.
-    redis.on('error', () => {})
-    try {
-      await redis.connect()
-    } catch (err) {
-      redis.disconnect() // or its retries would keep a refused start-up's process alive
-      throw new Error(`REDIS_URL: the rate limiter cannot reach Redis at ${redactRedisUrl(url)} (${(err as Error).message})`)
-    }
+    await connectOrExplain(redis, url)
     return new RedisRateCounter(redis)
   }
 
@@ -63,6 +58,11 @@ export class RedisRateCounter {
    */
   async count (key: string, windowMs: number, timeoutMs: number): Promise<WindowCount> {
     const counting = this.#redis.countInWindow(key, windowMs)
+    if (timeoutMs >= COUNT_TIMEOUT_MS.asLongAsTheStore) {
+      // The client's own timeout is this one already: no second timer.
+      const [current, ttl] = await counting
+      return { current, ttl }
+    }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)

@@ -1,13 +1,12 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { keysFor } from './keys.js'
-import { failFastRedis } from './redis-client.js'
+import { connectOrExplain, failFastRedis } from './redis-client.js'
 import { CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, SessionRevocation, StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
 export const COMMAND_TIMEOUT_MS = 500
-const STARTUP_TIMEOUT_MS = 3000
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
 const CLOCK_SYNC_INTERVAL_MS = 60_000
@@ -41,18 +40,6 @@ function parseRoles (stored: string | undefined): string[] {
   return roles
 }
 
-/** REDIS_URL without its credentials, for messages and logs. */
-export function redactRedisUrl (url: string): string {
-  try {
-    const parsed = new URL(url)
-    parsed.username = ''
-    parsed.password = ''
-    return parsed.toString()
-  } catch {
-    return '(unparseable REDIS_URL)'
-  }
-}
-
 /**
  * The store shared by every instance. The client fails fast: no offline queue, a bounded command
  * timeout, no replay of unanswered commands after a reconnect (a replayed rotation could spend a
@@ -79,8 +66,6 @@ export class RedisStore implements AuthStore {
     })
     this.#clockSync = setInterval(() => this.#syncClock(), CLOCK_SYNC_INTERVAL_MS)
     this.#clockSync.unref()
-    // Connection errors surface as rejected commands (→ 503); the event only needs a listener.
-    redis.on('error', () => {})
   }
 
   /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
@@ -90,24 +75,7 @@ export class RedisStore implements AuthStore {
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 3, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     const store = new RedisStore(redis, options.keyPrefix)
-    // ioredis reports a failed first connect as "Connection is closed."; keep the real cause.
-    let cause: Error | undefined
-    redis.once('error', (err: Error) => { cause = err })
-    let timer: NodeJS.Timeout | undefined
-    try {
-      await Promise.race([
-        redis.connect().then(() => redis.ping()),
-        new Promise((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS)
-        }),
-      ])
-    } catch (err) {
-      redis.disconnect()
-      const reason = (cause ?? err as Error).message
-      throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(options.url)} does not answer (${reason})`, { cause: err })
-    } finally {
-      clearTimeout(timer)
-    }
+    await connectOrExplain(redis, options.url)
     return store
   }
 
