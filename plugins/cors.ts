@@ -23,10 +23,9 @@ export default fp(async function cors (fastify) {
   if (origins.length > 0) {
     // What @fastify/cors's strictPreflight checks, answered in our JSON error shape rather than its
     // text/plain 400. It runs first: hooks run in the order they were added.
-    fastify.addHook('onRequest', async function (request) {
-      if (request.method === 'OPTIONS' && (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined)) {
-        throw new InvalidPreflightError()
-      }
+    fastify.addHook('onRequest', function (request, _reply, done) {
+      const halfFormed = request.method === 'OPTIONS' && (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined)
+      done(halfFormed ? new InvalidPreflightError() : undefined)
     })
   }
   await fastify.register(fastifyCors, {

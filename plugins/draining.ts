@@ -17,10 +17,10 @@ export class ShuttingDownError extends ApiError {
 export default fp(async function draining (fastify) {
   let closing = false
   fastify.addHook('preClose', async () => { closing = true })
-  fastify.addHook('onRequest', async function (_request, reply) {
-    if (!closing) return
+  fastify.addHook('onRequest', function (_request, reply, done) {
+    if (!closing) return done()
     reply.header('connection', 'close').header('retry-after', '1')
-    throw new ShuttingDownError()
+    done(new ShuttingDownError())
   })
   // The answers to requests in flight close their connections too: Node closes idle keep-alive
   // connections once, when the drain starts, so one that becomes idle later would hold the process

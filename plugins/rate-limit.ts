@@ -106,7 +106,7 @@ export default fp(async function rateLimit (fastify) {
   // A flood over a limit is one audit line per client, limit and window (per instance), not one
   // per refused request: the log must not become the flood's amplifier.
   const reported = new OncePerWindow(REPORTED_CLIENTS_MAX)
-  const failuresReported = new OncePerWindow(REPORTED_CLIENTS_MAX)
+  const failuresReported = new OncePerWindow(100) // keyed by limit name: a handful of keys
 
   function options (limit: RequestLimit): RateLimitPluginOptions {
     const keyOf = limit.key ?? clientAddress
