@@ -18,7 +18,7 @@ function pick (line: Record<string, unknown> | undefined, ...names: string[]): R
 for (const store of STORE_KINDS) {
   t.test(`${store} store: every security event is one structured line with a stable event name, the user and the request id`, async (t) => {
     const { stream, records } = logCapture()
-    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'info', RATE_LIMIT_LOGIN_MAX: '2' }, stream)
+    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'info', RATE_LIMIT_LOGIN_MAX: '2' }, { logStream: stream })
     const alice = userIdFor(USERS.alice.username)
 
     const first = await loginTokens(app, USERS.alice)
@@ -70,7 +70,7 @@ for (const store of STORE_KINDS) {
 for (const store of STORE_KINDS) {
   t.test(`${store} store: a flood over a limit is one rate_limited line per client, limit and window`, async (t) => {
     const { stream, records } = logCapture()
-    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'info', RATE_LIMIT_LOGIN_MAX: '1', RATE_LIMIT_MAX: '15' }, stream)
+    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'info', RATE_LIMIT_LOGIN_MAX: '1', RATE_LIMIT_MAX: '15' }, { logStream: stream })
     const statuses: number[] = []
     const attempt = async (ip: string, username: string) => {
       statuses.push((await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password: 'wrong' } })).statusCode)

@@ -1,8 +1,7 @@
-import { connect } from 'node:net'
 import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { STORE_KINDS, buildTestApp, USERS, type StoreKind } from './helpers/app.js'
-import { loginTokens } from './helpers/http.js'
+import { loginTokens, parseAnswers, rawExchange } from './helpers/http.js'
 import { charChanged } from './helpers/bad-input.js'
 
 /**
@@ -39,23 +38,9 @@ function send (port: number, c: HttpCase): Promise<Answer> {
 }
 
 /** Bytes no well-behaved client would send, written straight to a socket. */
-function sendRaw (port: number, bytes: Buffer): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    const chunks: Buffer[] = []
-    socket.setTimeout(HANG_MS, () => socket.destroy(new Error(`no answer within ${HANG_MS} ms`)))
-    socket.on('data', (chunk) => chunks.push(chunk))
-    socket.on('error', reject)
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1')
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
-      const contentType = /\r\ncontent-type: ([^\r]*)/i.exec(text)?.[1] ?? ''
-      resolve({ status, contentType, body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') })
-    })
-    // Like a client that waits a moment for the answer and then gives up on an incomplete request.
-    socket.write(bytes)
-    setTimeout(() => socket.end(), 300)
-  })
+async function sendRaw (port: number, bytes: Buffer): Promise<Answer> {
+  const [answer] = parseAnswers(await rawExchange(port, bytes, HANG_MS))
+  return { status: answer?.status ?? 0, contentType: answer?.headers['content-type'] ?? '', body: answer?.body ?? '' }
 }
 
 const POST_ROUTES = ['/auth/login', '/auth/refresh', '/auth/logout']

@@ -1,8 +1,6 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { STORE_KINDS, USERS, buildTestApp, testEnv, type StoreKind } from './helpers/app.js'
+import { STORE_KINDS, USERS, buildTestApp, type StoreKind } from './helpers/app.js'
 import { bearer, profile, refresh, setCookies } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 
@@ -103,7 +101,7 @@ for (const store of STORE_KINDS) t.test(`${store} store`, t => suite(t, store))
 
 t.test('the refusal is audited with the origin, and nothing else about the request', async (t) => {
   const { stream, records } = logCapture()
-  const { app } = await buildTestApp(t, 'memory', { ...ENV, LOG_LEVEL: 'info' }, stream)
+  const { app } = await buildTestApp(t, 'memory', { ...ENV, LOG_LEVEL: 'info' }, { logStream: stream })
   const session = await cookieSession(app)
   const response = await refreshByCookie(app, session.cookie, { origin: 'https://evil.example.com' })
   t.equal(response.statusCode, 403)
@@ -119,35 +117,25 @@ t.test('the refusal is audited with the origin, and nothing else about the reque
   t.notOk(text.includes('their-secret'), 'nothing of the Referer\'s path or query in the log')
 })
 
-/** The app as production builds it, plus a route module (as routes/ has them) a later feature would add. */
-async function appWithRoutes (t: Test, routes: (scope: FastifyInstance) => void) {
-  const app = await buildApp(loadConfig(await testEnv('memory', ENV)))
-  t.teardown(() => app.close())
-  app.register(async function laterRoutes (scope) { routes(scope) })
-  return { app } // not the app itself: a Fastify instance is a thenable that would start it
-}
-
 t.test('a state-changing route that declares no CSRF protection stops the app at start-up', async (t) => {
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', ['GET', 'POST']] as const) {
-    const { app } = await appWithRoutes(t, app => app.route({ method: [method].flat(), url: '/api/settings', handler: async () => ({}) }))
-    await t.rejects(async () => app.ready(), { message: /^(GET,)?(POST|PUT|PATCH|DELETE) \/api\/settings: a state-changing route must declare its CSRF protection/ }, `${String(method)}: refused`)
+    await t.rejects(buildTestApp(t, 'memory', ENV, { later: app => app.route({ method: [method].flat(), url: '/api/settings', handler: async () => ({}) }) }), { message: /^(GET,)?(POST|PUT|PATCH|DELETE) \/api\/settings: a state-changing route must declare its CSRF protection/ }, `${String(method)}: refused`)
   }
   // A preHandler of its own is not protection.
-  const { app: unrelated } = await appWithRoutes(t, app => app.post('/api/settings', { preHandler: [async () => {}] }, async () => ({})))
-  await t.rejects(async () => unrelated.ready(), /must declare its CSRF protection/, 'another preHandler does not count')
+  await t.rejects(buildTestApp(t, 'memory', ENV, { later: app => app.post('/api/settings', { preHandler: [async () => {}] }, async () => ({})) }), /must declare its CSRF protection/, 'another preHandler does not count')
   // GET routes need nothing; `config: { csrf: false }` is a declaration too.
-  const { app: declared } = await appWithRoutes(t, app => {
-    app.get('/api/things', async () => ({}))
-    app.post('/auth/forgotten', { config: { csrf: false } }, async () => ({ ok: true }))
+  const { app: declared } = await buildTestApp(t, 'memory', ENV, {
+    later: app => {
+      app.get('/api/things', async () => ({}))
+      app.post('/auth/forgotten', { config: { csrf: false } }, async () => ({ ok: true }))
+    },
   })
-  await declared.ready()
   t.equal((await declared.inject({ method: 'POST', url: '/auth/forgotten', headers: { origin: 'https://evil.example.com', cookie: 'access_token=x' } })).statusCode, 200, 'an opted-out route is not checked')
 })
 
 t.test('a state-changing route declared with fastify.secured() is CSRF-protected without saying more', async (t) => {
   let handled = 0
-  const { app } = await appWithRoutes(t, app => app.put('/api/settings', app.secured({}), async () => { handled++; return { saved: true } }))
-  await app.ready()
+  const { app } = await buildTestApp(t, 'memory', ENV, { later: app => app.put('/api/settings', app.secured({}), async () => { handled++; return { saved: true } }) })
   const session = await cookieSession(app)
   const forged = await app.inject({ method: 'PUT', url: '/api/settings', headers: { cookie: session.cookie, origin: 'https://evil.example.com' } })
   assertRefused(t, forged, 'a cookie PUT from a foreign origin')

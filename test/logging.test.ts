@@ -6,7 +6,7 @@ import { logCapture } from './helpers/log.js'
 for (const store of STORE_KINDS) {
   t.test(`${store} store: no token, cookie, password or secret reaches the log, at any level`, async (t) => {
     const { stream, lines } = logCapture()
-    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'trace' }, stream)
+    const { app } = await buildTestApp(t, store, { LOG_LEVEL: 'trace' }, { logStream: stream })
     const secrets: string[] = [USERS.alice.password, USERS.root.password, TEST_SECRET, '$argon2id$']
 
     const body = await loginTokens(app, USERS.alice)

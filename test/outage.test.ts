@@ -93,7 +93,7 @@ t.test('users re-seeding after an empty restart: logins answer 503 while it fail
   const redis = await PrivateRedis.start()
   t.teardown(() => redis.stop())
   const lines: string[] = []
-  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url, LOG_LEVEL: 'info' }, { write: (line: string) => { lines.push(line) } })
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url, LOG_LEVEL: 'info' }, { logStream: { write: (line: string) => { lines.push(line) } } })
 
   await redis.stop()
   await redis.restart('--maxmemory', '1', '--maxmemory-policy', 'noeviction') // back empty, and refusing writes

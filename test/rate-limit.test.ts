@@ -1,12 +1,10 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { userIdFor } from '../src/ids.js'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { STORE_KINDS, USERS, buildTestApp, testEnv } from './helpers/app.js'
+import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, refresh } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
-import { PrivateRedis, SlowRedisProxy, deleteKeysUnder, keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { PrivateRedis, SlowRedisProxy, keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 
 const LIMITS = { RATE_LIMIT_MAX: '1000', RATE_LIMIT_LOGIN_MAX: '5', RATE_LIMIT_REFRESH_MAX: '60' }
 
@@ -138,7 +136,7 @@ t.test('the limiter fails open when its Redis errors: the request goes on to the
 
 t.test('the login limit fails closed: when its count fails, no password is checked (503), and that is logged once', async (t) => {
   const { stream, records } = logCapture()
-  const { app, config } = await buildTestApp(t, 'redis', { ...LIMITS, LOG_LEVEL: 'info' }, stream)
+  const { app, config } = await buildTestApp(t, 'redis', { ...LIMITS, LOG_LEVEL: 'info' }, { logStream: stream })
   const counter = `${config.redisKeyPrefix}rate:login:{user:${userIdFor('alice')}}:198.51.100.30`
   await withRedis(config.redisUrl!, redis => redis.set(counter, 'not-a-number', 'EX', 60))
   for (const password of ['wrong-1', 'wrong-2', USERS.alice.password]) {
@@ -158,7 +156,7 @@ t.test('a Redis that serves reads but refuses writes (full, noeviction) is no pa
   const redis = await PrivateRedis.start()
   t.teardown(() => redis.stop())
   const { stream, records } = logCapture()
-  const { app } = await buildTestApp(t, 'redis', { ...LIMITS, REDIS_URL: redis.url, RATE_LIMIT_LOGIN_MAX: '2', LOG_LEVEL: 'info' }, stream)
+  const { app } = await buildTestApp(t, 'redis', { ...LIMITS, REDIS_URL: redis.url, RATE_LIMIT_LOGIN_MAX: '2', LOG_LEVEL: 'info' }, { logStream: stream })
   const tokens = await loginTokens(app, USERS.alice)
   await withRedis(redis.url, async (client) => { await client.config('SET', 'maxmemory-policy', 'noeviction'); await client.config('SET', 'maxmemory', '1') })
   t.teardown(() => withRedis(redis.url, async (client) => { await client.config('SET', 'maxmemory', '0') }))
@@ -178,7 +176,7 @@ t.test('a slow Redis (slower than the API-wide limit waits, within the store\'s 
   const proxy = await SlowRedisProxy.start(await testRedisUrl(), 250)
   t.teardown(() => proxy.stop()) // after the app's own teardown (last in, first out)
   const { stream, records } = logCapture()
-  const { app, config } = await buildTestApp(t, 'redis', { ...LIMITS, REDIS_URL: proxy.url, RATE_LIMIT_LOGIN_MAX: '2', LOG_LEVEL: 'info' }, stream)
+  const { app, config } = await buildTestApp(t, 'redis', { ...LIMITS, REDIS_URL: proxy.url, RATE_LIMIT_LOGIN_MAX: '2', LOG_LEVEL: 'info' }, { logStream: stream })
   t.equal((await loginFrom(app, '198.51.100.50', 'alice', 'wrong')).statusCode, 401, 'a wrong password: 401, not 503')
   t.equal((await loginFrom(app, '198.51.100.50', 'alice', USERS.alice.password)).statusCode, 200, 'the right one: 200')
   assertLimited(t, await loginFrom(app, '198.51.100.50', 'alice', USERS.alice.password), 2, 'the third attempt: the login limit counted every one')
@@ -189,13 +187,9 @@ t.test('a slow Redis (slower than the API-wide limit waits, within the store\'s 
 })
 
 t.test('a later route with a rate limit of its own (config.rateLimit) counts apart, in Redis', async (t) => {
-  const config = loadConfig(await testEnv('redis', LIMITS))
-  const app = await buildApp(config)
-  t.teardown(async () => { await app.close(); await deleteKeysUnder(config.redisUrl!, config.redisKeyPrefix) })
-  app.register(async function laterRoutes (scope) {
-    scope.get('/api/reports', { config: { rateLimit: { max: 1, timeWindow: 60_000 } } }, async () => ({ ok: true }))
+  const { app, config } = await buildTestApp(t, 'redis', LIMITS, {
+    later: scope => scope.get('/api/reports', { config: { rateLimit: { max: 1, timeWindow: 60_000 } } }, async () => ({ ok: true })),
   })
-  await app.ready()
   t.equal((await app.inject('/api/reports')).statusCode, 200)
   assertLimited(t, await app.inject('/api/reports'), 1, 'its second request')
   t.equal((await app.inject('/health')).statusCode, 200, 'other routes are not affected')

@@ -1,8 +1,8 @@
-import { connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { USERS, buildTestApp } from './helpers/app.js'
-import { bearer, loginTokens, parseAnswers, setCookies } from './helpers/http.js'
+import { bearer, loginTokens, parseAnswers, rawExchange, setCookies } from './helpers/http.js'
 import { PrivateRedis } from './helpers/redis.js'
 
 function assertHelmet (t: Test, response: LightMyRequestResponse, what: string) {
@@ -72,17 +72,6 @@ t.test('Swagger UI keeps its own CSP under the security headers', async (t) => {
   t.notMatch(page.headers['content-security-policy'], /default-src 'none'/, 'not the API\'s deny-all one')
   t.match(page.headers['content-security-policy'], /style-src 'self' 'unsafe-inline';/, 'inline styles (set by Swagger UI at run time) allowed')
 })
-
-/** Writes raw bytes to a listening app and reads what comes back until the server closes the socket. */
-async function rawExchange (port: number, bytes: string): Promise<string> {
-  const socket = connect(port, '127.0.0.1')
-  let raw = ''
-  socket.on('data', (chunk) => { raw += chunk })
-  const closed = new Promise(resolve => socket.once('close', resolve))
-  socket.write(bytes)
-  await closed
-  return raw
-}
 
 t.test('requests that break HTTP itself (refused by Node\'s parser, no Host, an unknown Expect) get our error shape and the security headers', async (t) => {
   const { app } = await buildTestApp(t, 'memory')

@@ -52,17 +52,29 @@ export interface TestApp {
   config: Config
 }
 
+export interface TestAppOptions {
+  /** where the app's logs go (tests that read them) */
+  logStream?: DestinationStream
+  /**
+   * What a later feature would add (routes, hooks), registered as a plugin of its own before the
+   * app starts, as routes/ modules are: a start-up it breaks rejects buildTestApp.
+   */
+  later?: (scope: FastifyInstance) => void
+}
+
 /**
  * Builds the app exactly as src/server.ts does (loadConfig + buildApp), closes it after the test
  * and deletes the keys it wrote to Redis.
  */
-export async function buildTestApp (t: Teardown, store: StoreKind, overrides: NodeJS.ProcessEnv = {}, logStream?: DestinationStream): Promise<TestApp> {
+export async function buildTestApp (t: Teardown, store: StoreKind, overrides: NodeJS.ProcessEnv = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const config = loadConfig(await testEnv(store, overrides))
-  const app = await buildApp(config, logStream === undefined ? {} : { logStream })
+  const app = await buildApp(config, options.logStream === undefined ? {} : { logStream: options.logStream })
   t.teardown(async () => {
     await app.close()
     if (config.redisUrl !== undefined) await deleteKeysUnder(config.redisUrl, config.redisKeyPrefix)
   })
+  const { later } = options
+  if (later !== undefined) app.register(async function laterFeature (scope) { later(scope) })
   await app.ready()
   return { app, config }
 }

@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 
 export interface TokenBody {
@@ -53,4 +54,22 @@ export function parseAnswers (raw: string): Array<{ status: number, headers: Rec
     rest = rest.slice(headEnd + 4 + length)
   }
   return answers
+}
+
+/**
+ * Writes raw bytes to a listening server and reads what comes back until the server closes the
+ * socket. Like a client that waits a moment and then gives up on an incomplete request, it ends its
+ * side after 300 ms; an answer that takes longer than `hangMs` is a hang.
+ */
+export function rawExchange (port: number, bytes: string | Buffer, hangMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.setTimeout(hangMs, () => socket.destroy(new Error(`no answer within ${hangMs} ms`)))
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+    socket.write(bytes)
+    setTimeout(() => socket.end(), 300)
+  })
 }
