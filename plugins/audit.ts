@@ -14,6 +14,7 @@ export type AuditEvent =
   | 'logged_out'
   | 'rate_limited'
   | 'csrf_refused'
+  | 'cookie_tossing'
 
 /** Fields an audit line may carry: identifiers only, never a token, a password or a hash of one. */
 export interface AuditFields {
@@ -27,9 +28,11 @@ export interface AuditFields {
   /** the client IP a limit counted (as the limiter saw it, through trusted proxies) */
   ip?: string
   origin?: string
+  /** names of token cookies a request carried more than once (never their values) */
+  cookies?: string[]
 }
 
-const WARNINGS = new Set<AuditEvent>(['refresh_token_reused', 'rate_limited', 'csrf_refused'])
+const WARNINGS = new Set<AuditEvent>(['refresh_token_reused', 'rate_limited', 'csrf_refused', 'cookie_tossing'])
 
 const MESSAGES: Record<AuditEvent, string> = {
   login_succeeded: 'login succeeded',
@@ -40,6 +43,7 @@ const MESSAGES: Record<AuditEvent, string> = {
   logged_out: 'logged out',
   rate_limited: 'rate limit exceeded',
   csrf_refused: 'cross-site cookie request refused',
+  cookie_tossing: 'a token cookie came twice (planted by another site?): refused',
 }
 
 declare module 'fastify' {

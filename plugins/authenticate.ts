@@ -1,7 +1,7 @@
-import type { FastifyRequest, FastifySchema, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifySchema, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { InsufficientRoleError, InvalidAccessTokenError } from '../src/errors.js'
-import { ACCESS_COOKIE } from './cookies.js'
+import { presentedAccessToken, refuseDuplicatedTokenCookies } from './presented-tokens.js'
 
 /** OpenAPI security requirement of every protected route: either transport will do. */
 export const ACCESS_TOKEN_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
@@ -29,23 +29,15 @@ declare module 'fastify' {
   }
 }
 
-/**
- * The Bearer header when one is present (an invalid one is final: no fallback), else the access
- * cookie. Other Authorization schemes are not ours and leave the cookie to decide.
- */
-export function presentedAccessToken (request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization
-  if (header !== undefined && /^bearer(?:\s|$)/i.test(header)) return header.slice(6).trim()
-  return request.cookies[ACCESS_COOKIE]
-}
-
 export default fp(async function authenticate (fastify) {
   const tokens = fastify.tokens
 
   const authenticate: onRequestAsyncHookHandler = async function (request) {
-    const token = presentedAccessToken(request)
-    if (token === undefined) throw new InvalidAccessTokenError('Authentication required', false)
-    request.user = await tokens.authenticate(token)
+    // A doubled token cookie may be another site's: refused even when a Bearer header decides.
+    refuseDuplicatedTokenCookies(request, { bearerChallenge: true })
+    const presented = presentedAccessToken(request)
+    if (presented === undefined) throw new InvalidAccessTokenError('Authentication required', false)
+    request.user = await tokens.authenticate(presented.token)
   }
 
   function requireRole (role: string): preHandlerAsyncHookHandler {
@@ -66,4 +58,4 @@ export default fp(async function authenticate (fastify) {
       preHandler: [fastify.csrfProtection, ...(protection.role === undefined ? [] : [requireRole(protection.role)])],
     }
   })
-}, { name: 'authenticate', dependencies: ['tokens', 'cookies', 'csrf'] })
+}, { name: 'authenticate', dependencies: ['tokens', 'cookies', 'csrf', 'presented-tokens'] })

@@ -5,10 +5,11 @@ import fp from 'fastify-plugin'
 export const ACCESS_COOKIE = 'access_token'
 export const REFRESH_COOKIE = 'refresh_token'
 
-const TOKEN_COOKIE: CookieSerializeOptions = { httpOnly: true, secure: true, sameSite: 'strict' }
+/** Every token cookie's attributes but its Path (and lifetime). */
+export const TOKEN_COOKIE_ATTRIBUTES: CookieSerializeOptions = { httpOnly: true, secure: true, sameSite: 'strict' }
 /** The access cookie goes to every route; the refresh cookie only to /auth, where it is used. */
-export const ACCESS_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE, path: '/' }
-export const REFRESH_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE, path: '/auth' }
+export const ACCESS_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE_ATTRIBUTES, path: '/' }
+export const REFRESH_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE_ATTRIBUTES, path: '/auth' }
 
 export interface CookieTokens {
   accessToken: string

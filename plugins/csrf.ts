@@ -1,7 +1,7 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError } from '../src/errors.js'
-import { ACCESS_COOKIE, REFRESH_COOKIE } from './cookies.js'
+import { presentedAccessToken, presentedRefreshToken } from './presented-tokens.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -31,11 +31,7 @@ declare module 'fastify' {
  * header or a body cannot be forged by another site, so those requests need no check.
  */
 function authenticatedByCookie (request: FastifyRequest): boolean {
-  const { cookies, headers } = request
-  const bearer = headers.authorization !== undefined && /^bearer(?:\s|$)/i.test(headers.authorization)
-  if (!bearer && cookies[ACCESS_COOKIE] !== undefined) return true
-  const body = request.body as { refresh_token?: unknown } | null | undefined
-  return cookies[REFRESH_COOKIE] !== undefined && (typeof body !== 'object' || body === null || body.refresh_token === undefined)
+  return presentedAccessToken(request)?.via === 'cookie' || presentedRefreshToken(request)?.via === 'cookie'
 }
 
 /** `scheme://host[:port]` of a URL as browsers compare origins; undefined for `null` and garbage. */
@@ -80,4 +76,4 @@ export default fp(async function csrf (fastify) {
     throw new Error(`${methods.join(',')} ${route.url}: a state-changing route must declare its CSRF protection ` +
       '(preHandler: fastify.csrfProtection, or fastify.secured()), or `config: { csrf: false }` when no cookie can authenticate it')
   })
-}, { name: 'csrf', dependencies: ['config', 'cookies', 'audit'] })
+}, { name: 'csrf', dependencies: ['config', 'cookies', 'audit', 'presented-tokens'] })

@@ -2,10 +2,12 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError, InsufficientRoleError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
+import { DuplicateTokenCookieError } from './presented-tokens.js'
 
 /** RFC 6750 challenge; the description is ours, never client input. */
-function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError): string {
+function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError | DuplicateTokenCookieError): string {
   if (error instanceof InsufficientRoleError) return `Bearer error="insufficient_scope", error_description="${error.message}"`
+  if (error instanceof DuplicateTokenCookieError) return `Bearer error="invalid_request", error_description="${error.message}"`
   return error.presented ? `Bearer error="invalid_token", error_description="${error.message}"` : 'Bearer'
 }
 
@@ -32,7 +34,7 @@ export default fp(async function errors (fastify) {
     // and says nothing of our insides.
     const told = error instanceof ApiError || statusCode < 500
 
-    if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError) {
+    if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError || (error instanceof DuplicateTokenCookieError && error.bearerChallenge)) {
       reply.header('www-authenticate', bearerChallenge(error))
     }
     auditFailure(request, error)

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { presentedAccessToken } from '../plugins/authenticate.js'
 import { REFRESH_COOKIE } from '../plugins/cookies.js'
+import { duplicatedTokenCookies, presentedAccessToken, presentedRefreshToken, refuseDuplicatedTokenCookies } from '../plugins/presented-tokens.js'
 import { clientAddress } from '../plugins/rate-limit.js'
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
@@ -39,13 +39,6 @@ function sendTokens (reply: FastifyReply, tokens: IssuedTokens, transport: Trans
   if (transport === 'cookie') reply.setTokenCookies(tokens)
   else body.refresh_token = tokens.refreshToken
   return body
-}
-
-/** The refresh token from the body, else from its cookie; the transport it came in decides the answer's. */
-function presentedRefreshToken (body: RefreshTokenBody, cookies: Record<string, string | undefined>) {
-  if (body.refresh_token !== undefined) return { token: body.refresh_token, transport: 'body' as const }
-  const cookie = cookies[REFRESH_COOKIE]
-  return cookie === undefined ? undefined : { token: cookie, transport: 'cookie' as const }
 }
 
 /** Refresh and logout may come with no body at all (the token is in a cookie): validate it as `{}`. */
@@ -116,15 +109,17 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         cookies: REFRESH_COOKIE_PARAMETER,
         response: {
           200: ref(TokenResponse, { description: 'A new pair; the presented refresh token is spent', headers: TOKEN_COOKIES }),
-          ...errorResponses({ 400: true, 401: { description: 'The refresh token is missing, invalid, expired, spent or revoked', example: { message: 'The refresh token is invalid, expired, spent or revoked', code: 'INVALID_REFRESH_TOKEN' } }, 403: CROSS_SITE, 413: true, 415: true, 429: true, 503: true }),
+          ...errorResponses({ 400: true, 401: { description: 'The refresh token is missing, invalid, expired, spent or revoked; or a token cookie came twice (`DUPLICATE_TOKEN_COOKIE`: nothing was spent)', example: { message: 'The refresh token is invalid, expired, spent or revoked', code: 'INVALID_REFRESH_TOKEN' } }, 403: CROSS_SITE, 413: true, 415: true, 429: true, 503: true }),
         },
       },
     }, async function (request, reply) {
-      const presented = presentedRefreshToken(request.body, request.cookies)
+      // A doubled token cookie may be another site's: nothing is spent, whatever the body says.
+      refuseDuplicatedTokenCookies(request)
+      const presented = presentedRefreshToken(request)
       // An absent token is as invalid as a wrong one (same 401, same message).
       const issued = await tokens.refresh(presented?.token ?? '')
       request.audit('token_refreshed', { userId: issued.userId, sessionId: issued.sessionId })
-      return sendTokens(reply, issued, presented?.transport ?? 'body')
+      return sendTokens(reply, issued, presented?.via ?? 'body')
     })
   })
 
@@ -136,7 +131,8 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       operationId: 'logout',
       summary: 'End the session of an access and/or refresh token',
       description: 'Takes the access token (Bearer header or cookie) and/or the refresh token (body or cookie). ' +
-        'Revokes the session, denies the access token until it expires, clears both cookies. Always 204: it never tells whether a token was valid.',
+        'Revokes the session, denies the access token until it expires, clears both cookies. Always 204: it never tells whether a token was valid. ' +
+        'A request carrying a token cookie twice (one may be another site\'s) ends nothing and expires every copy.',
       body: ref(RefreshTokenBody),
       cookies: REFRESH_COOKIE_PARAMETER,
       response: {
@@ -145,9 +141,15 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       },
     },
   }, async function (request, reply) {
+    const duplicated = duplicatedTokenCookies(request)
+    if (duplicated.length > 0) {
+      // Which of the doubled cookies is the user's cannot be known, so nothing is ended; the
+      // answer is the same 204, with every cookie the browser could be holding expired.
+      return reply.expireTossedTokenCookies(duplicated).clearTokenCookies().code(204).send()
+    }
     const ended = await tokens.logout({
-      accessToken: presentedAccessToken(request),
-      refreshToken: presentedRefreshToken(request.body, request.cookies)?.token,
+      accessToken: presentedAccessToken(request)?.token,
+      refreshToken: presentedRefreshToken(request)?.token,
     })
     request.audit('logged_out', ended)
     return reply.clearTokenCookies().code(204).send()

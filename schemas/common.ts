@@ -23,7 +23,7 @@ export function ref<T extends TSchema> (schema: T, options: { description?: stri
 /** What each error status means, unless a route says more precisely. */
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'The request is malformed: see `message`',
-  401: 'No valid access token (see the `WWW-Authenticate` header)',
+  401: 'No valid access token (see the `WWW-Authenticate` header), or a token cookie sent twice (`DUPLICATE_TOKEN_COOKIE`: another site of the domain may have planted one; nothing was used)',
   403: 'The access token lacks the required role',
   413: 'The body is larger than 16 KiB',
   415: 'The body is not JSON',

@@ -12,6 +12,7 @@ import errorsPlugin from '../plugins/errors.js'
 import httpProtocolPlugin, { answerClientError, answerFrameworkError } from '../plugins/http-protocol.js'
 import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
+import presentedTokensPlugin from '../plugins/presented-tokens.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import schemasPlugin from '../plugins/schemas.js'
 import securityHeadersPlugin from '../plugins/security-headers.js'
@@ -76,6 +77,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(usersPlugin)
   await app.register(jwtPlugin)
   await app.register(cookiesPlugin)
+  await app.register(presentedTokensPlugin)
   await app.register(tokensPlugin)
   await app.register(csrfPlugin)
   await app.register(authenticatePlugin)

@@ -1,11 +1,9 @@
-import { existsSync, mkdirSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { mkdirSync } from 'node:fs'
+import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildTestApp } from './helpers/app.js'
+import { launchChromium } from './helpers/browser.js'
 
-/** Debian's chromium (installed by .ci/run); browsers that test tools download cannot arrive here. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM_PATH)`)
 const ARTIFACTS = 'test-artifacts'
 // A browser on a machine busy with the rest of the suite can take a while; tap's 30 s is too tight.
 t.setTimeout(180_000)
@@ -14,13 +12,7 @@ async function openDocs (t: Test): Promise<{ page: Page, cspViolations: string[]
   // As a new user runs it: development, with the demo users the login example names.
   const { app } = await buildTestApp(t, 'memory', { NODE_ENV: 'development', USERS_FILE: '' })
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // No sandbox as root; no background traffic to hosts this machine cannot reach.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const page = await browser.newPage()
   // The page runs under the security headers (helmet, Swagger UI's own CSP): anything they block shows here.
   const cspViolations: string[] = []

@@ -1,0 +1,152 @@
+import { isIP } from 'node:net'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ApiError } from '../src/errors.js'
+import { OncePerWindow } from '../src/once-per-window.js'
+import { ACCESS_COOKIE, REFRESH_COOKIE, TOKEN_COOKIE_ATTRIBUTES } from './cookies.js'
+import { clientAddress } from './rate-limit.js'
+
+/**
+ * Which token a request presents, and how: the one place that decides it, for authentication, for
+ * refresh and logout, and for the CSRF check (which must agree with both).
+ */
+
+export interface PresentedToken<Via extends string> {
+  token: string
+  via: Via
+}
+
+export type TokenCookieName = typeof ACCESS_COOKIE | typeof REFRESH_COOKIE
+const TOKEN_COOKIE_NAMES: TokenCookieName[] = [ACCESS_COOKIE, REFRESH_COOKIE]
+
+/**
+ * The access token: the Bearer header when one is present (an invalid one is final: no fallback),
+ * else the access cookie. Other Authorization schemes are not ours and leave the cookie to decide.
+ */
+export function presentedAccessToken (request: FastifyRequest): PresentedToken<'bearer' | 'cookie'> | undefined {
+  const header = request.headers.authorization
+  if (header !== undefined && /^bearer(?:\s|$)/i.test(header)) return { token: header.slice(6).trim(), via: 'bearer' }
+  const cookie = request.cookies[ACCESS_COOKIE]
+  return cookie === undefined ? undefined : { token: cookie, via: 'cookie' }
+}
+
+/** The refresh token: from the body, else from its cookie. The answer uses the transport it came in. */
+export function presentedRefreshToken (request: FastifyRequest): PresentedToken<'body' | 'cookie'> | undefined {
+  const body = request.body as { refresh_token?: unknown } | null | undefined
+  if (typeof body === 'object' && body !== null && typeof body.refresh_token === 'string') return { token: body.refresh_token, via: 'body' }
+  const cookie = request.cookies[REFRESH_COOKIE]
+  return cookie === undefined ? undefined : { token: cookie, via: 'cookie' }
+}
+
+/**
+ * The token cookies the Cookie header carries more than once. Browsers send every cookie whose
+ * Domain and Path match, so a page on a sibling subdomain can add its own `access_token` for our
+ * host (cookie tossing); the server cannot tell which is ours, so two of a name is a refusal.
+ * Names are compared as the cookie parser reads them (spaces and tabs around them do not count).
+ */
+export function duplicatedTokenCookies (request: FastifyRequest): TokenCookieName[] {
+  const header = request.headers.cookie
+  if (header === undefined) return []
+  let duplicated: TokenCookieName[] | undefined
+  for (const name of TOKEN_COOKIE_NAMES) {
+    // The hot path: a name that occurs at most once in the header cannot be a duplicate.
+    const first = header.indexOf(name)
+    if (first === -1 || first === header.lastIndexOf(name)) continue
+    let count = 0
+    for (const pair of header.split(';')) {
+      const eq = pair.indexOf('=')
+      if (eq !== -1 && pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '') === name) count++
+    }
+    if (count > 1) (duplicated ??= []).push(name)
+  }
+  return duplicated ?? []
+}
+
+export const DUPLICATE_TOKEN_COOKIE_MESSAGE = 'The request carries a token cookie more than once (another site may have planted one); nothing was used'
+
+export class DuplicateTokenCookieError extends ApiError {
+  readonly cookies: TokenCookieName[]
+  /** true on protected routes, whose 401s carry an RFC 6750 challenge */
+  readonly bearerChallenge: boolean
+  constructor (cookies: TokenCookieName[], bearerChallenge: boolean) {
+    super(401, 'DUPLICATE_TOKEN_COOKIE', DUPLICATE_TOKEN_COOKIE_MESSAGE)
+    this.cookies = cookies
+    this.bearerChallenge = bearerChallenge
+  }
+}
+
+/** Throws DuplicateTokenCookieError when a token cookie is doubled, whatever else the request carries. */
+export function refuseDuplicatedTokenCookies (request: FastifyRequest, options: { bearerChallenge?: boolean } = {}): void {
+  const duplicated = duplicatedTokenCookies(request)
+  if (duplicated.length > 0) throw new DuplicateTokenCookieError(duplicated, options.bearerChallenge === true)
+}
+
+/** RFC 6265 cookie-path characters we are willing to echo (no `;`, controls or spaces). */
+const SAFE_PATH = /^\/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$/
+const HOSTNAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/
+const MAX_PATH_PREFIXES = 8
+const MAX_DOMAINS = 6
+
+/**
+ * Where a tossed token cookie that this request carried can live: every Domain a page of this site
+ * could set it for (this host and each parent with at least two labels; the browser itself refuses
+ * public suffixes) at every Path the request's path matches (`/`, `/api`, `/api/`, `/api/profile`).
+ * Never the host-only cookie: that one is ours, and expiring it would leave the browser with only
+ * the tossed one if it refused one of these expiries.
+ */
+export function tossedCookieScopes (path: string, hostname: string): Array<{ domain: string, path: string }> {
+  const host = hostname.toLowerCase()
+  if (!HOSTNAME.test(host) || isIP(host) !== 0) return []
+  const labels = host.split('.')
+  const domains: string[] = []
+  for (let i = 0; i <= labels.length - 2 && domains.length < MAX_DOMAINS; i++) domains.push(labels.slice(i).join('.'))
+
+  const paths = ['/']
+  const segments = path.split('/').slice(1)
+  let prefix = ''
+  for (const [i, segment] of segments.entries()) {
+    if (segment === '' || paths.length >= MAX_PATH_PREFIXES) break
+    prefix += `/${segment}`
+    paths.push(prefix)
+    // `/api/` matches `/api/profile` but not `/api`.
+    if (i < segments.length - 1) paths.push(`${prefix}/`)
+  }
+  const safe = paths.slice(0, MAX_PATH_PREFIXES).filter(p => SAFE_PATH.test(p))
+  return domains.flatMap(domain => safe.map(p => ({ domain, path: p })))
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * The answer to doubled token cookies: expires every tossed variant this request could have
+     * carried and writes a `cookie_tossing` audit line (once per client and window).
+     */
+    expireTossedTokenCookies (cookies: TokenCookieName[]): FastifyReply
+  }
+}
+
+const AUDIT_WINDOW_MS = 60_000
+/** Clients whose `cookie_tossing` line was written this window, per instance. */
+const REPORTED_CLIENTS_MAX = 10_000
+
+/** Doubled token cookies: refused (the functions above) and answered here, on every route. */
+export default fp(async function presentedTokens (fastify) {
+  const reported = new OncePerWindow(REPORTED_CLIENTS_MAX)
+
+  fastify.decorateReply('expireTossedTokenCookies', function (this: FastifyReply, cookies: TokenCookieName[]) {
+    const request = this.request
+    const ip = clientAddress(request)
+    if (reported.firstInWindow(ip, Date.now() + AUDIT_WINDOW_MS)) request.audit('cookie_tossing', { ip, cookies })
+    const path = (request.raw.url ?? '/').split('?')[0] ?? '/'
+    for (const scope of tossedCookieScopes(path, request.hostname)) {
+      for (const name of TOKEN_COOKIE_NAMES) this.clearCookie(name, { ...TOKEN_COOKIE_ATTRIBUTES, ...scope })
+    }
+    return this
+  })
+
+  // A refusal thrown from a hook or handler still expires what was tossed.
+  fastify.addHook('onError', function (_request, reply, error, done) {
+    if (error instanceof DuplicateTokenCookieError) reply.expireTossedTokenCookies(error.cookies)
+    done()
+  })
+}, { name: 'presented-tokens', dependencies: ['cookies', 'audit'] })

@@ -1,0 +1,163 @@
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import { STORE_KINDS, USERS, buildTestApp, type StoreKind } from './helpers/app.js'
+import { bearer, parseAnswers, profile, rawExchange, refresh, setCookies } from './helpers/http.js'
+import { logCapture } from './helpers/log.js'
+
+// A victim and an attacker, each with a cookie-mode session. The attacker's cookies are the ones a
+// page on a sibling subdomain tosses (Domain=<parent>; a longer Path, so the browser sends them first).
+const SPA = 'https://api.example.test'
+const ENV = { CORS_ORIGINS: SPA }
+
+interface CookieSession { access: string, refreshToken: string }
+
+async function cookieSession (app: FastifyInstance, user: { username: string, password: string }): Promise<CookieSession> {
+  const response = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-auth-mode': 'cookie' }, payload: { username: user.username, password: user.password } })
+  const cookies = setCookies(response)
+  return { access: cookies.get('access_token')?.value ?? '', refreshToken: cookies.get('refresh_token')?.value ?? '' }
+}
+
+function assertRefused (t: Test, response: LightMyRequestResponse, what: string) {
+  t.equal(response.statusCode, 401, `${what}: 401`)
+  t.same(response.json(), {
+    statusCode: 401,
+    error: 'Unauthorized',
+    message: 'The request carries a token cookie more than once (another site may have planted one); nothing was used',
+    code: 'DUPLICATE_TOKEN_COOKIE',
+  }, `${what}: JSON error DUPLICATE_TOKEN_COOKIE`)
+}
+
+/** The `Domain/Path` pairs under which the answer expires each token cookie. */
+function expired (response: LightMyRequestResponse): Record<string, string[]> {
+  const byName: Record<string, string[]> = {}
+  for (const cookie of response.cookies as Array<{ name: string, value: string, maxAge?: number, domain?: string, path?: string }>) {
+    if (cookie.maxAge !== 0 || cookie.value !== '') continue
+    ;(byName[cookie.name] ??= []).push(`${cookie.domain ?? '(host)'}${cookie.path ?? ''}`)
+  }
+  for (const list of Object.values(byName)) list.sort()
+  return byName
+}
+
+async function suite (t: Test, store: StoreKind) {
+  t.test('a protected route refuses two access cookies, even with a Bearer header, and expires the tossed ones', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    const attacker = await cookieSession(app, USERS.root)
+    // The browser's order: the tossed cookie (Path=/api) before the victim's own (Path=/).
+    const tossed = `access_token=${attacker.access}; access_token=${victim.access}`
+
+    const response = await profile(app, { cookie: tossed, host: 'api.example.test' })
+    assertRefused(t, response, 'two access cookies')
+    t.equal(response.headers['www-authenticate'], 'Bearer error="invalid_request", error_description="The request carries a token cookie more than once (another site may have planted one); nothing was used"', 'RFC 6750 invalid_request')
+    t.same(expired(response), {
+      access_token: ['api.example.test/', 'api.example.test/api', 'api.example.test/api/', 'api.example.test/api/profile', 'example.test/', 'example.test/api', 'example.test/api/', 'example.test/api/profile'],
+      refresh_token: ['api.example.test/', 'api.example.test/api', 'api.example.test/api/', 'api.example.test/api/profile', 'example.test/', 'example.test/api', 'example.test/api/', 'example.test/api/profile'],
+    }, 'every Domain a sibling could have tossed a cookie under, at every path the request matches; never the API\'s own host-only cookie')
+
+    assertRefused(t, await profile(app, { cookie: tossed, ...bearer(victim.access) }), 'with a Bearer header too')
+    assertRefused(t, await app.inject({ method: 'GET', url: '/api/admin', headers: { cookie: `access_token=${attacker.access}; refresh_token=x; access_token=${attacker.access}` } }), 'the same cookie twice, on /api/admin')
+    assertRefused(t, await profile(app, { cookie: `access_token=${attacker.access};  access_token =${victim.access}` }), 'spaces around the second name')
+
+    t.equal((await profile(app, { cookie: `access_token=${victim.access}` })).json().username, USERS.alice.username, 'the victim\'s own cookie alone still works')
+    t.equal((await profile(app, bearer(attacker.access))).json().username, USERS.root.username, 'nothing of the attacker\'s was spent either')
+  })
+
+  t.test('names that merely contain a token cookie\'s name are not duplicates', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    const response = await profile(app, { cookie: `xaccess_token=1; note=access_token; access_token=${victim.access}; refresh_token_old=2` })
+    t.equal(response.statusCode, 200, 'one access_token among look-alikes')
+  })
+
+  t.test('a cookie refresh with two refresh cookies is refused and spends neither token', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    const attacker = await cookieSession(app, USERS.root)
+    const tossed = `refresh_token=${attacker.refreshToken}; refresh_token=${victim.refreshToken}`
+
+    const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: tossed, origin: SPA, host: 'api.example.test' } })
+    assertRefused(t, response, 'cookie refresh')
+    t.equal(response.headers['www-authenticate'], undefined, 'no Bearer challenge off the protected routes')
+    t.same(expired(response).refresh_token, ['api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/refresh', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/refresh'])
+    t.notOk(setCookies(response).get('refresh_token')?.value, 'no new refresh cookie')
+
+    const withBody = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: tossed, origin: SPA }, payload: { refresh_token: victim.refreshToken } })
+    assertRefused(t, withBody, 'with a refresh token in the body too')
+    const accessTwice = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: 'access_token=a; access_token=b' }, payload: { refresh_token: victim.refreshToken } })
+    assertRefused(t, accessTwice, 'a body refresh while the access cookie is doubled')
+
+    t.equal((await refresh(app, victim.refreshToken)).statusCode, 200, 'the victim\'s refresh token was not spent')
+    t.equal((await refresh(app, attacker.refreshToken)).statusCode, 200, 'nor the attacker\'s')
+  })
+
+  t.test('a cookie refresh from a foreign origin with doubled cookies is still a CSRF refusal first', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: `refresh_token=x.y.z; refresh_token=${victim.refreshToken}`, origin: 'https://evil.example.test' } })
+    t.equal(response.statusCode, 403)
+    t.equal((await refresh(app, victim.refreshToken)).statusCode, 200, 'nothing spent')
+  })
+
+  t.test('logout with doubled cookies answers 204, spends nothing and expires the cookies', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    const attacker = await cookieSession(app, USERS.root)
+    const response = await app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      headers: { cookie: `access_token=${attacker.access}; access_token=${victim.access}; refresh_token=${victim.refreshToken}`, origin: SPA, host: 'api.example.test' },
+    })
+    t.equal(response.statusCode, 204, '204 as always')
+    t.same(expired(response), {
+      access_token: ['(host)/', 'api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/logout', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/logout'],
+      refresh_token: ['(host)/auth', 'api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/logout', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/logout'],
+    }, 'the usual cleared cookies, and every tossed variant')
+    t.equal((await profile(app, bearer(victim.access))).statusCode, 200, 'the victim\'s access token is not denied')
+    t.equal((await profile(app, bearer(attacker.access))).statusCode, 200, 'nor the attacker\'s')
+    t.equal((await refresh(app, victim.refreshToken)).statusCode, 200, 'and the victim\'s session was not ended')
+  })
+
+  t.test('two Cookie header lines count as one header', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as AddressInfo
+    const raw = await rawExchange(port, `GET /api/profile HTTP/1.1\r\nHost: localhost\r\nCookie: access_token=${victim.access}\r\nCookie: access_token=${victim.access}\r\nConnection: close\r\n\r\n`)
+    const [answer] = parseAnswers(raw)
+    t.equal(answer?.status, 401)
+    t.equal(JSON.parse(answer?.body ?? '{}').code, 'DUPLICATE_TOKEN_COOKIE')
+  })
+}
+
+for (const store of STORE_KINDS) t.test(`${store} store`, t => suite(t, store))
+
+t.test('the refusal is audited once per client and window, without cookie values', async (t) => {
+  const { stream, records } = logCapture()
+  const { app } = await buildTestApp(t, 'memory', { ...ENV, LOG_LEVEL: 'info' }, { logStream: stream })
+  const victim = await cookieSession(app, USERS.alice)
+  const cookie = `access_token=${victim.access}; access_token=${victim.access}; refresh_token=${victim.refreshToken}; refresh_token=${victim.refreshToken}`
+  for (let i = 0; i < 5; i++) await profile(app, { cookie })
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie } })
+  await profile(app, { cookie, 'x-forwarded-for': '203.0.113.9' }) // not trusted: the same client
+  const audits = records().filter(line => line.event === 'cookie_tossing')
+  t.equal(audits.length, 1, 'one line for six refusals from one client')
+  t.match(audits[0], { level: 40, event: 'cookie_tossing', ip: '127.0.0.1', cookies: ['access_token', 'refresh_token'], reqId: String })
+  t.same(Object.keys(audits[0] ?? {}).sort(), ['cookies', 'event', 'hostname', 'ip', 'level', 'msg', 'pid', 'reqId', 'time'])
+  const text = JSON.stringify(records())
+  t.notOk(text.includes(victim.access), 'no access token in the log')
+  t.notOk(text.includes(victim.refreshToken), 'no refresh token in the log')
+})
+
+t.test('where a tossed cookie can live: each parent domain of the host, each path the request matches', async (t) => {
+  const { tossedCookieScopes } = await import('../plugins/presented-tokens.js')
+  const scopes = (path: string, host: string) => tossedCookieScopes(path, host).map(s => `${s.domain}${s.path}`)
+  t.same(scopes('/auth/refresh', 'API.Example.test'), ['api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/refresh', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/refresh'], 'lower-cased, every prefix')
+  t.same(scopes('/api/', 'a.b'), ['a.b/', 'a.b/api', 'a.b/api/'], 'a trailing slash: /api/ matches, so does /api')
+  t.same(scopes('/api/profile', 'localhost'), [], 'a one-label host: no Domain a cookie could name')
+  t.same(scopes('/api/profile', '127.0.0.1'), [], 'an IPv4 address: cookies for it are host-only')
+  t.same(scopes('/api/profile', '[::1]'), [], 'an IPv6 address')
+  t.same(scopes('/api/profile', 'evil.test;path=/'), [], 'a Host that would inject cookie attributes is not echoed')
+  t.same(scopes('/a;b/c', 'x.y'), ['x.y/'], 'a path with characters a cookie path cannot hold: only the safe prefixes')
+  t.ok(scopes('/a/b/c/d/e/f/g/h/i/j', 'a.b.c.d.e.f.g.h.i.j').length <= 6 * 8, 'bounded for deep paths and long hosts')
+})
