@@ -1,10 +1,10 @@
 import { isIP } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { clientAddress } from '../src/client-address.js'
 import { ApiError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
 import { ACCESS_COOKIE, REFRESH_COOKIE, TOKEN_COOKIE_ATTRIBUTES } from './cookies.js'
-import { clientAddress } from './rate-limit.js'
 
 /**
  * Which token a request presents, and how: the one place that decides it, for authentication, for

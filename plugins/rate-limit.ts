@@ -1,6 +1,7 @@
-import fastifyRateLimit, { normalizeIP, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitPluginOptions } from '@fastify/rate-limit'
+import fastifyRateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { clientAddress } from '../src/client-address.js'
 import { ApiError, StoreUnavailableError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
 import { COUNT_TIMEOUT_MS, RedisRateCounter } from '../src/store/redis-rate-counter.js'
@@ -15,7 +16,7 @@ export interface RequestLimit {
   name: string
   /** requests per minute; 0 turns this limit off */
   max: number
-  /** what is counted; the client IP (an IPv6 /64) when unset */
+  /** what is counted; the client address (src/client-address.ts: TRUST_PROXY decides, an IPv6 /64) when unset */
   key?: (request: FastifyRequest) => string
   /** the audited user, where the limit is per user */
   userId?: (request: FastifyRequest) => string | undefined
@@ -37,11 +38,6 @@ declare module 'fastify' {
      */
     requestLimit (limit: RequestLimit): FastifyPluginAsync
   }
-}
-
-/** The client IP as the limiter sees it: TRUST_PROXY decides whether X-Forwarded-For counts. */
-export function clientAddress (request: FastifyRequest): string {
-  return normalizeIP(request.ip)
 }
 
 function tooManyRequests (context: { statusCode: number, after: string }) {

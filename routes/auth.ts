@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { REFRESH_COOKIE } from '../plugins/cookies.js'
 import { duplicatedTokenCookies, presentedAccessToken, presentedRefreshToken, refuseDuplicatedTokenCookies } from '../plugins/presented-tokens.js'
-import { clientAddress } from '../plugins/rate-limit.js'
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
+import { clientAddress } from '../src/client-address.js'
 import { userIdFor } from '../src/ids.js'
 import type { IssuedTokens } from '../src/tokens/token-service.js'
 

@@ -1,4 +1,5 @@
 import type { DestinationStream, LoggerOptions } from 'pino'
+import { clientAddress, type AddressedRequest } from './client-address.js'
 
 /**
  * Everything that can carry a secret is censored, wherever a serializer or a log call puts it:
@@ -27,6 +28,22 @@ export function loggerOptions (level: string, stream?: DestinationStream): Logge
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { req: requestLine },
     ...(stream === undefined ? {} : { stream }),
   }
+}
+
+interface LoggedRequest extends AddressedRequest {
+  method: string
+  url: string
+  host: string
+  socket?: { remotePort?: number | undefined } | undefined
+}
+
+/**
+ * Fastify's request line, with the client address as the rate limits count it: a forwarded value
+ * is logged normalised (no port, the hop's address for garbage), never as the client wrote it.
+ */
+function requestLine (request: LoggedRequest) {
+  return { method: request.method, url: request.url, host: request.host, remoteAddress: clientAddress(request), remotePort: request.socket?.remotePort }
 }

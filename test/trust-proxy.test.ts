@@ -1,7 +1,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { USERS, buildTestApp } from './helpers/app.js'
+import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { setCookies } from './helpers/http.js'
+import { logCapture } from './helpers/log.js'
+import { keysUnder, withRedis } from './helpers/redis.js'
 
 const PROXY = '10.0.0.5'
 const ENV = { TRUST_PROXY: '10.0.0.0/24', RATE_LIMIT_LOGIN_MAX: '2' }
@@ -61,3 +63,47 @@ t.test('malformed forwarded headers from a trusted proxy are client errors at wo
     t.equal(cookieRefresh.statusCode, 403, 'a cookie refresh whose own origin does not parse is refused as cross-site, even from an Origin spelling it')
   }
 })
+
+for (const store of STORE_KINDS) {
+  t.test(`${store} store: forwarded addresses are normalised before they count (ports, brackets, zones, mapped IPv4, IPv6 /64)`, async (t) => {
+    const { app } = await buildTestApp(t, store, { TRUST_PROXY: PROXY, RATE_LIMIT_LOGIN_MAX: '5' })
+    const ports = []
+    for (let port = 40001; port <= 40007; port++) ports.push((await loginVia(app, PROXY, `198.51.100.7:${port}`)).statusCode)
+    t.same(ports, [401, 401, 401, 401, 401, 429, 429], 'one client whatever source port the proxy wrote')
+
+    const spellings = ['[2001:db8::5]', '2001:db8::6', '[2001:db8::7]:443', '2001:DB8:0:0:ffff::1', 'fe80::1%eth0', '[fe80::2]']
+    const v6 = []
+    for (const spelling of spellings) v6.push((await loginVia(app, PROXY, spelling)).statusCode)
+    t.same(v6, [401, 401, 401, 401, 401, 401], 'six tries over two /64s')
+    t.equal((await loginVia(app, PROXY, '2001:db8::99')).statusCode, 401, 'the fifth in 2001:db8::/64')
+    t.equal((await loginVia(app, PROXY, '[2001:db8:0:0:1::]:1')).statusCode, 429, 'the sixth is refused, however it is spelled')
+
+    const mapped = []
+    for (const spelling of ['::ffff:192.0.2.50', '192.0.2.50', '[::ffff:192.0.2.50]:9', '192.0.2.50:80', '::ffff:c000:232']) mapped.push((await loginVia(app, PROXY, spelling)).statusCode)
+    t.same(mapped, [401, 401, 401, 401, 401], 'an IPv4-mapped IPv6 address is that IPv4 address…')
+    t.equal((await loginVia(app, PROXY, '192.0.2.50')).statusCode, 429, '…and shares its budget')
+  })
+
+  t.test(`${store} store: a forwarded value that is not an address counts as the proxy that sent it, never as a key of its own`, async (t) => {
+    const { stream, records } = logCapture()
+    const { app, config } = await buildTestApp(t, store, { TRUST_PROXY: PROXY, RATE_LIMIT_LOGIN_MAX: '5', LOG_LEVEL: 'info' }, { logStream: stream })
+    const garbage = ['foo', '{user:x}', 'x'.repeat(8000), 'unknown', '1.2.3.4.5', '198.51.100.7:port']
+    const statuses = []
+    for (const value of garbage) statuses.push((await loginVia(app, PROXY, value)).statusCode)
+    t.same(statuses, [401, 401, 401, 401, 401, 429], 'all six count against the proxy\'s address (the fifth is the last allowed); none is a 400')
+
+    const lines = records()
+    const limited = lines.find(line => line.event === 'rate_limited')
+    t.equal(limited?.ip, PROXY, 'the audit line names the proxy')
+    const addresses = new Set(lines.filter(line => line.req !== undefined).map(line => (line.req as { remoteAddress: string }).remoteAddress))
+    t.same([...addresses], [PROXY], 'every request line records the normalised address')
+    t.notOk(JSON.stringify(lines).includes('{user:x}'), 'the raw value is in no log line')
+
+    if (config.redisUrl !== undefined) {
+      const keys = await withRedis(config.redisUrl, redis => keysUnder(redis, config.redisKeyPrefix))
+      const rateKeys = keys.filter(key => key.includes('rate:'))
+      t.ok(rateKeys.length > 0, 'the limits counted in Redis')
+      t.same(rateKeys.filter(key => !/:10\.0\.0\.5$/.test(key)), [], `every counter is keyed by the proxy's address (${rateKeys.length} keys)`)
+    }
+  })
+}
