@@ -21,6 +21,8 @@ export interface AuditFields {
   userId?: string | undefined
   sessionId?: string | undefined
   sessionIds?: string[]
+  /** a login's: the account's oldest sessions, ended to keep it within SESSIONS_PER_USER_MAX */
+  endedSessionIds?: string[]
   /** what an unproven token says of itself (an invalid refresh token can name anyone) */
   claimedUserId?: string | undefined
   claimedSessionId?: string | undefined

@@ -15,5 +15,6 @@ export default fp(async function tokens (fastify) {
     codec: fastify.accessTokens,
     accessTokenTtl: fastify.config.accessTokenTtl,
     refreshTokenTtl: fastify.config.refreshTokenTtl,
+    maxSessionsPerUser: fastify.config.maxSessionsPerUser,
   }))
 }, { name: 'tokens', dependencies: ['config', 'store', 'users', 'jwt'] })

@@ -89,7 +89,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       },
     }, async function (request, reply) {
       const issued = await tokens.login(request.body.username, request.body.password)
-      request.audit('login_succeeded', { userId: issued.user.id, sessionId: issued.sessionId })
+      request.audit('login_succeeded', { userId: issued.user.id, sessionId: issued.sessionId, ...(issued.endedSessionIds.length > 0 ? { endedSessionIds: issued.endedSessionIds } : {}) })
       return sendTokens(reply, issued, request.headers['x-auth-mode'] === 'cookie' ? 'cookie' : 'body')
     })
   })

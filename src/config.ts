@@ -28,6 +28,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: PerMinute(1000),
   RATE_LIMIT_LOGIN_MAX: PerMinute(5),
   RATE_LIMIT_REFRESH_MAX: PerMinute(60),
+  SESSIONS_PER_USER_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
   TRUST_PROXY: Type.Optional(Type.String()),
   DOCS_ENABLED: Type.Optional(Type.Boolean()),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
@@ -51,6 +52,8 @@ export interface Config {
   }
   accessTokenTtl: number
   refreshTokenTtl: number
+  /** an account's live sessions at most; a login beyond ends the oldest */
+  maxSessionsPerUser: number
   usersFile: string | undefined
   /** development (only) without USERS_FILE seeds demo users */
   seedDemoUsers: boolean
@@ -114,6 +117,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     },
     accessTokenTtl: env.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    maxSessionsPerUser: env.SESSIONS_PER_USER_MAX,
     usersFile: env.USERS_FILE,
     seedDemoUsers: env.NODE_ENV === 'development' && env.USERS_FILE === undefined,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),

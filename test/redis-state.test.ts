@@ -45,7 +45,8 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
     const expected = [
       `${base}:account`,
       `${base}:session:${sid(live)}`,
-      `${base}:spent:${sid(live)}`,
+      `${base}:spent-recent:${sid(live)}`,
+      `${base}:sessions`,
       `${base}:deny:sid:${sid(reused)}`,
       `${base}:deny:sid:${sid(byRefresh)}`,
       `${base}:deny:sid:${sid(byAccess)}`,
@@ -58,10 +59,11 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
       refresh: sha256(rotated.refresh_token),
       expiresAt: (await redis.hget(`${base}:session:${sid(live)}`, 'expiresAt')) ?? 'missing',
     }, 'the live session holds the SHA-256 of its newest refresh token, and its expiry')
-    t.same(await redis.smembers(`${base}:spent:${sid(live)}`), [sha256(live.refresh_token)], 'spent tokens: hashes only')
+    t.same(await redis.lrange(`${base}:spent-recent:${sid(live)}`, 0, -1), [sha256(live.refresh_token)], 'spent tokens: hashes only')
+    t.same(await redis.zrange(`${base}:sessions`, '0', '-1'), [sid(live)], 'the account\'s session index holds the live session only: reuse and both logouts took theirs out')
 
     t.equal(await redis.pttl(`${base}:account`), -1, 'the account alone is permanent (docs/decisions.md)')
-    for (const key of keys.filter(k => k.includes(':session:') || k.includes(':spent:'))) {
+    for (const key of keys.filter(k => k.includes(':session') || k.includes(':spent-recent:'))) {
       const ttl = await redis.ttl(key)
       t.ok(ttl > 0 && ttl <= config.refreshTokenTtl, `${key.slice(base.length)}: expires with the session (${ttl} s)`)
     }
@@ -81,7 +83,8 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
 async function dump (redis: import('ioredis').Redis, key: string): Promise<unknown> {
   const type = await redis.type(key)
   if (type === 'hash') return redis.hgetall(key)
-  if (type === 'set') return redis.smembers(key)
+  if (type === 'list') return redis.lrange(key, 0, -1)
+  if (type === 'zset') return redis.zrange(key, '0', '-1')
   return redis.get(key)
 }
 

@@ -23,7 +23,7 @@ async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<Auth
 }
 
 function session (userId = randomId()) {
-  return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR }
+  return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR, maxSessionsPerUser: 100, accessTokenTtl: ACCESS_TTL }
 }
 
 /** A session of an account that exists (rotation reads the account's roles). */
@@ -123,6 +123,62 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), false)
     })
 
+    t.test('spent tokens: the last 32 revoke the session, older ones are merely invalid', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      const hashes = [s.refreshHash]
+      for (let i = 0; i < 40; i++) {
+        const next = sha256(randomId())
+        t.equal((await store.rotateRefreshToken(presented(s, hashes.at(-1)), next, ACCESS_TTL)).outcome, 'rotated')
+        hashes.push(next)
+      }
+      // hashes[40] is live; hashes[8..39] are the last 32 spent; hashes[0..7] are forgotten.
+      t.same(await store.rotateRefreshToken(presented(s, hashes[7]), sha256('x'), ACCESS_TTL), { outcome: 'invalid' }, '33 rotations back: invalid')
+      t.equal(await store.revokeSessionByRefreshToken(presented(s, hashes[0]), ACCESS_TTL), false, 'and it cannot end the session either')
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
+      t.equal((await store.rotateRefreshToken(presented(s, hashes[40]), sha256('y'), ACCESS_TTL)).outcome, 'rotated', 'the live token still rotates')
+      // Now hashes[9..40] are the last 32 spent.
+      t.same(await store.rotateRefreshToken(presented(s, hashes[9]), sha256('z'), ACCESS_TTL), { outcome: 'reused' }, '32 rotations back: reuse, the session is revoked')
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
+
+      const other = await userSession(store)
+      const otherNext = sha256(randomId())
+      await store.rotateRefreshToken(presented(other), otherNext, ACCESS_TTL)
+      t.equal(await store.revokeSessionByRefreshToken(presented(other), ACCESS_TTL), true, 'a recently spent token ends its session (logout, revoke)')
+    })
+
+    t.test('sessions per account: one beyond the bound ends the oldest, expired and ended ones do not count', async (t) => {
+      const store = await open(t)
+      const userId = randomId()
+      await store.createUserIfAbsent({ id: userId, username: `u-${userId}`, email: null, roles: ['user'], passwordHash: 'h' })
+      const bounded = (expiresAt: number) => ({ ...session(userId), expiresAt, maxSessionsPerUser: 3 })
+      const soon = bounded(Date.now() + 200)
+      t.same(await store.createSession(soon), { ended: [] })
+      await new Promise(resolve => setTimeout(resolve, 300))
+      const sessions = [bounded(Date.now() + HOUR), bounded(Date.now() + HOUR + 1), bounded(Date.now() + HOUR + 2)]
+      for (const s of sessions) t.same(await store.createSession(s), { ended: [] }, 'within the bound (the expired one does not count)')
+      const fourth = bounded(Date.now() + HOUR + 3)
+      t.same(await store.createSession(fourth), { ended: [sessions[0]?.sessionId] }, 'the fourth ends the oldest')
+      const oldest = sessions[0] ?? soon
+      t.equal(await store.isDenied(userId, oldest.sessionId, 'j'), true, 'whose access tokens are denied')
+      t.same(await store.rotateRefreshToken(presented(oldest), sha256('n'), ACCESS_TTL), { outcome: 'invalid' }, 'and whose refresh token is dead')
+      await store.revokeSession({ userId, sessionId: fourth.sessionId, accessTokenTtl: ACCESS_TTL })
+      t.same(await store.createSession(bounded(Date.now() + HOUR + 4)), { ended: [] }, 'an ended session frees its place')
+      for (const s of [sessions[1], sessions[2]]) t.equal((await store.rotateRefreshToken(presented(s ?? soon), sha256(randomId()), ACCESS_TTL)).outcome, 'rotated', 'the others live on')
+      t.same(await store.createSession(session(randomId())), { ended: [] }, 'other accounts are counted apart')
+    })
+
+    t.test('sessions per account: concurrent logins end exactly the surplus', async (t) => {
+      const store = await open(t)
+      const userId = randomId()
+      await store.createUserIfAbsent({ id: userId, username: `u-${userId}`, email: null, roles: ['user'], passwordHash: 'h' })
+      const all = Array.from({ length: 12 }, (_, i) => ({ ...session(userId), expiresAt: Date.now() + HOUR + i, maxSessionsPerUser: 5 }))
+      const results = await Promise.all(all.map(s => store.createSession(s)))
+      t.equal(new Set(results.flatMap(r => r.ended)).size, 7, '7 of 12 ended')
+      const outcomes = await Promise.all(all.map(s => store.rotateRefreshToken(presented(s), sha256(randomId()), ACCESS_TTL)))
+      t.equal(outcomes.filter(o => o.outcome === 'rotated').length, 5, '5 live')
+    })
+
     t.test('ping answers', async (t) => {
       const store = await open(t)
       await t.resolves(store.ping())
@@ -150,11 +206,12 @@ t.test('redis: every key is under the user hash tag, and every key but the accou
       `${base}:deny:jti:jti`,
       `${base}:deny:sid:${revoked.sessionId}`,
       `${base}:session:${live.sessionId}`,
-      `${base}:spent:${live.sessionId}`,
+      `${base}:sessions`,
+      `${base}:spent-recent:${live.sessionId}`,
     ].sort())
     t.equal(await redis.pttl(`${base}:account`), -1, 'accounts are permanent')
     const hourLeft = live.expiresAt - Date.now()
-    for (const key of [`${base}:session:${live.sessionId}`, `${base}:spent:${live.sessionId}`]) {
+    for (const key of [`${base}:session:${live.sessionId}`, `${base}:spent-recent:${live.sessionId}`, `${base}:sessions`]) {
       const ttl = await redis.pttl(key)
       t.ok(ttl > 0 && ttl <= hourLeft + 5, `${key}: expires with the session (${ttl} ms)`)
     }
@@ -171,15 +228,15 @@ t.test('memory: expired entries are swept, so memory stays bounded', async (t) =
   const store = new MemoryStore(() => now)
   t.teardown(() => store.close())
   for (let i = 0; i < 100; i++) {
-    const s = { userId: 'u', sessionId: `s${i}`, refreshHash: 'h', expiresAt: 10_000 }
+    const s = { userId: 'u', sessionId: `s${i}`, refreshHash: 'h', expiresAt: 10_000, maxSessionsPerUser: 100, accessTokenTtl: 5 }
     await store.createSession(s)
     if (i % 2 === 0) await store.revokeSession({ userId: 'u', sessionId: s.sessionId, accessTokenTtl: 5, accessToken: { tokenId: `j${i}`, ttl: 5 } })
   }
-  t.same(store.size, { sessions: 50, denied: 100, users: 0 })
+  t.same(store.size, { sessions: 50, denied: 100, users: 0, spentHashes: 0 })
   now = 6_000
   store.sweep()
-  t.same(store.size, { sessions: 50, denied: 0, users: 0 }, 'denials past their TTL are gone')
+  t.same(store.size, { sessions: 50, denied: 0, users: 0, spentHashes: 0 }, 'denials past their TTL are gone')
   now = 10_000
   store.sweep()
-  t.same(store.size, { sessions: 0, denied: 0, users: 0 }, 'sessions past their expiry are gone')
+  t.same(store.size, { sessions: 0, denied: 0, users: 0, spentHashes: 0 }, 'sessions past their expiry are gone')
 })

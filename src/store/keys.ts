@@ -8,7 +8,10 @@ export function keysFor (prefix: string, userId: string) {
   return {
     account: `${base}:account`,
     session: (sessionId: string) => `${base}:session:${sessionId}`,
-    spent: (sessionId: string) => `${base}:spent:${sessionId}`,
+    /** sessions by expiry (a sorted set), so an account's sessions can be counted and bounded */
+    sessions: `${base}:sessions`,
+    /** the session's last spent refresh-token hashes, newest first (a list; `spent:` was a set before) */
+    spent: (sessionId: string) => `${base}:spent-recent:${sessionId}`,
     deniedSession: (sessionId: string) => `${base}:deny:sid:${sessionId}`,
     deniedToken: (tokenId: string) => `${base}:deny:jti:${tokenId}`,
   }

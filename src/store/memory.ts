@@ -1,8 +1,9 @@
-import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, SessionRevocation, StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
 
 interface SessionEntry {
   refreshHash: string
-  spent: Set<string>
+  /** the last SPENT_TOKENS_KEPT spent hashes, newest first */
+  spent: string[]
   expiresAt: number
 }
 
@@ -17,6 +18,8 @@ export class MemoryStore implements AuthStore {
   readonly kind = 'memory'
   readonly #users = new Map<string, StoredUser>()
   readonly #sessions = new Map<string, SessionEntry>()
+  /** each account's session ids (those in #sessions, expired ones until the next look) */
+  readonly #sessionsOfUser = new Map<string, Set<string>>()
   /** denied sids and jtis → expiry, epoch ms */
   readonly #denied = new Map<string, number>()
   readonly #sweeper: NodeJS.Timeout
@@ -39,12 +42,27 @@ export class MemoryStore implements AuthStore {
     return true
   }
 
-  async createSession (session: NewSession): Promise<void> {
+  async createSession (session: NewSession): Promise<{ ended: string[] }> {
     this.#sessions.set(sessionKey(session.userId, session.sessionId), {
       refreshHash: session.refreshHash,
-      spent: new Set(),
+      spent: [],
       expiresAt: session.expiresAt,
     })
+    let ids = this.#sessionsOfUser.get(session.userId)
+    if (ids === undefined) this.#sessionsOfUser.set(session.userId, ids = new Set())
+    ids.add(session.sessionId)
+    const live: Array<{ sessionId: string, expiresAt: number }> = []
+    for (const sessionId of ids) {
+      const entry = this.#liveSession(sessionKey(session.userId, sessionId))
+      if (entry === undefined) ids.delete(sessionId)
+      else live.push({ sessionId, expiresAt: entry.expiresAt })
+    }
+    if (live.length <= session.maxSessionsPerUser) return { ended: [] }
+    // The oldest first, as Redis orders them (by expiry, then id).
+    live.sort((a, b) => a.expiresAt - b.expiresAt || (a.sessionId < b.sessionId ? -1 : 1))
+    const ended = live.slice(0, live.length - session.maxSessionsPerUser).map(({ sessionId }) => sessionId)
+    for (const sessionId of ended) this.#revoke(session.userId, sessionId, session.accessTokenTtl)
+    return { ended }
   }
 
   async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
@@ -57,11 +75,12 @@ export class MemoryStore implements AuthStore {
         this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
         return { outcome: 'invalid' }
       }
-      session.spent.add(session.refreshHash)
+      session.spent.unshift(session.refreshHash)
+      if (session.spent.length > SPENT_TOKENS_KEPT) session.spent.pop()
       session.refreshHash = nextHash
       return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles] }
     }
-    if (session.spent.has(presented.presentedHash)) {
+    if (session.spent.includes(presented.presentedHash)) {
       this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
       return { outcome: 'reused' }
     }
@@ -71,7 +90,7 @@ export class MemoryStore implements AuthStore {
   async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean> {
     const session = this.#liveSession(sessionKey(presented.userId, presented.sessionId))
     if (session === undefined) return false
-    if (session.refreshHash !== presented.presentedHash && !session.spent.has(presented.presentedHash)) return false
+    if (session.refreshHash !== presented.presentedHash && !session.spent.includes(presented.presentedHash)) return false
     this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
     return true
   }
@@ -101,12 +120,18 @@ export class MemoryStore implements AuthStore {
   sweep (): void {
     const now = this.#now()
     for (const [key, session] of this.#sessions) if (session.expiresAt <= now) this.#sessions.delete(key)
+    for (const [userId, ids] of this.#sessionsOfUser) {
+      for (const sessionId of ids) if (!this.#sessions.has(sessionKey(userId, sessionId))) ids.delete(sessionId)
+      if (ids.size === 0) this.#sessionsOfUser.delete(userId)
+    }
     for (const [key, expiresAt] of this.#denied) if (expiresAt <= now) this.#denied.delete(key)
   }
 
   /** Entries held, for tests that check memory stays bounded. */
-  get size (): { sessions: number, denied: number, users: number } {
-    return { sessions: this.#sessions.size, denied: this.#denied.size, users: this.#users.size }
+  get size (): { sessions: number, denied: number, users: number, spentHashes: number } {
+    let spentHashes = 0
+    for (const session of this.#sessions.values()) spentHashes += session.spent.length
+    return { sessions: this.#sessions.size, denied: this.#denied.size, users: this.#users.size, spentHashes }
   }
 
   #liveSession (key: string): SessionEntry | undefined {
@@ -121,6 +146,7 @@ export class MemoryStore implements AuthStore {
 
   #revoke (userId: string, sessionId: string, accessTokenTtl: number): void {
     this.#sessions.delete(sessionKey(userId, sessionId))
+    this.#sessionsOfUser.get(userId)?.delete(sessionId)
     this.#denied.set(deniedSessionKey(userId, sessionId), this.#now() + accessTokenTtl * 1000)
   }
 

@@ -4,8 +4,29 @@
  */
 
 /**
- * KEYS: session, spent, deniedSession, account
- * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms)
+ * KEYS: session, index
+ * ARGV: refreshHash, expiresAt (epoch ms), sessionId, maxSessionsPerUser
+ * → the ids of the user's oldest sessions beyond the bound (the caller ends them)
+ *
+ * The index (a sorted set: session id by expiry) drops what has expired and lives as long as the
+ * longest-lived session in it.
+ */
+export const CREATE_SESSION = `
+redis.call('HSET', KEYS[1], 'refresh', ARGV[1], 'expiresAt', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+local time = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], last[2])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if excess <= 0 then return {} end
+return redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+`
+
+/**
+ * KEYS: session, spent, deniedSession, account, index
+ * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms), sessionId, spentKept
  * → {'rotated', expiresAtMs, rolesJson} | {'reused'} | {'invalid'} | {'late'}
  *
  * The account's roles come back with the rotation, so the new access token needs no second round
@@ -14,6 +35,9 @@
  *
  * 'late': the script ran after its caller gave up waiting (a stalled Redis waking up). It then changes
  * nothing, so the client that was told 503 can retry with the same token instead of tripping reuse.
+ *
+ * `spent` is a list of the session's last `spentKept` spent hashes, newest first: reuse of any of
+ * them revokes the session; an older one is merely invalid, so a session's size stays bounded.
  */
 export const ROTATE_REFRESH_TOKEN = `
 local time = redis.call('TIME')
@@ -24,17 +48,20 @@ if live == ARGV[1] then
   local roles = redis.call('HGET', KEYS[4], 'roles')
   if not roles then
     redis.call('DEL', KEYS[1], KEYS[2])
+    redis.call('ZREM', KEYS[5], ARGV[5])
     redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
     return {'invalid'}
   end
   local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
   redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
   redis.call('PEXPIREAT', KEYS[2], expiresAt)
   return {'rotated', expiresAt, roles}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+if redis.call('LPOS', KEYS[2], ARGV[1]) then
   redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('ZREM', KEYS[5], ARGV[5])
   redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
   return {'reused'}
 end
@@ -42,15 +69,16 @@ return {'invalid'}
 `
 
 /**
- * KEYS: session, spent, deniedSession
- * ARGV: presentedHash, accessTokenTtl (s)
- * → 1 when the token belonged to the session and it was revoked, else 0
+ * KEYS: session, spent, deniedSession, index
+ * ARGV: presentedHash, accessTokenTtl (s), sessionId
+ * → 1 when the token belonged to the session (live, or one of its last spent) and it was revoked, else 0
  */
 export const REVOKE_BY_REFRESH_TOKEN = `
 local live = redis.call('HGET', KEYS[1], 'refresh')
 if not live then return 0 end
-if live ~= ARGV[1] and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+if live ~= ARGV[1] and not redis.call('LPOS', KEYS[2], ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
 return 1
 `

@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { keysFor } from './keys.js'
 import { connectOrExplain, failFastRedis } from './redis-client.js'
-import { CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
-import type { AuthStore, NewSession, RefreshPresentation, RotationOutcome, SessionRevocation, StoredUser } from './types.js'
+import { CREATE_SESSION, CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
 export const COMMAND_TIMEOUT_MS = 500
@@ -12,8 +12,9 @@ const DEADLINE_MARGIN_MS = 100
 const CLOCK_SYNC_INTERVAL_MS = 60_000
 
 interface ScriptCommands {
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number): Promise<[string, string?, string?]>
-  revokeByRefreshToken (session: string, spent: string, deniedSession: string, presentedHash: string, accessTtl: number): Promise<number>
+  createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number): Promise<string[]>
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number): Promise<[string, string?, string?]>
+  revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
 type ScriptedRedis = Redis & ScriptCommands
@@ -71,8 +72,9 @@ export class RedisStore implements AuthStore {
   /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
   static async connect (options: RedisStoreOptions): Promise<RedisStore> {
     const redis = failFastRedis(options.url, COMMAND_TIMEOUT_MS) as ScriptedRedis
-    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 4, lua: ROTATE_REFRESH_TOKEN })
-    redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 3, lua: REVOKE_BY_REFRESH_TOKEN })
+    redis.defineCommand('createSession', { numberOfKeys: 2, lua: CREATE_SESSION })
+    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 5, lua: ROTATE_REFRESH_TOKEN })
+    redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 4, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     const store = new RedisStore(redis, options.keyPrefix)
     await connectOrExplain(redis, options.url)
@@ -103,19 +105,26 @@ export class RedisStore implements AuthStore {
     return created === 1
   }
 
-  async createSession (session: NewSession): Promise<void> {
-    const key = this.#keys(session.userId).session(session.sessionId)
-    await this.#exec(this.#redis.multi()
-      .hset(key, 'refresh', session.refreshHash, 'expiresAt', String(session.expiresAt))
-      .pexpireat(key, session.expiresAt))
+  async createSession (session: NewSession): Promise<{ ended: string[] }> {
+    const keys = this.#keys(session.userId)
+    const beyond = await this.#run(() => this.#redis.createSession(
+      keys.session(session.sessionId), keys.sessions,
+      session.refreshHash, session.expiresAt, session.sessionId, session.maxSessionsPerUser
+    ))
+    // Ending them is a second step (their keys are known only now, and a script may touch only the
+    // keys it is given); run twice, by two logins at once, it ends each session once.
+    for (const sessionId of beyond) {
+      await this.revokeSession({ userId: session.userId, sessionId, accessTokenTtl: session.accessTokenTtl })
+    }
+    return { ended: beyond }
   }
 
   async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
     const keys = this.#keys(presented.userId)
     const deadline = Date.now() + this.#clockOffset + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS
     const [outcome, expiresAt, roles] = await this.#run(() => this.#redis.rotateRefreshToken(
-      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.account,
-      presented.presentedHash, nextHash, accessTokenTtl, deadline
+      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.account, keys.sessions,
+      presented.presentedHash, nextHash, accessTokenTtl, deadline, presented.sessionId, SPENT_TOKENS_KEPT
     ))
     if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
     if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles) }
@@ -125,8 +134,8 @@ export class RedisStore implements AuthStore {
   async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean> {
     const keys = this.#keys(presented.userId)
     const revoked = await this.#run(() => this.#redis.revokeByRefreshToken(
-      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId),
-      presented.presentedHash, accessTokenTtl
+      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.sessions,
+      presented.presentedHash, accessTokenTtl, presented.sessionId
     ))
     return revoked === 1
   }
@@ -135,6 +144,7 @@ export class RedisStore implements AuthStore {
     const keys = this.#keys(revocation.userId)
     const multi = this.#redis.multi()
       .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId))
+      .zrem(keys.sessions, revocation.sessionId)
       .set(keys.deniedSession(revocation.sessionId), '1', 'EX', revocation.accessTokenTtl)
     if (revocation.accessToken !== undefined) {
       multi.set(keys.deniedToken(revocation.accessToken.tokenId), '1', 'EX', revocation.accessToken.ttl)

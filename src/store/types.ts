@@ -7,12 +7,19 @@ export interface StoredUser {
   passwordHash: string
 }
 
+/** How many spent refresh tokens of a session are remembered: presenting one of these revokes it. */
+export const SPENT_TOKENS_KEPT = 32
+
 export interface NewSession {
   userId: string
   sessionId: string
   refreshHash: string
   /** absolute expiry of the session and of every refresh token it will issue, epoch ms */
   expiresAt: number
+  /** the account's live sessions are at most this many: creating one more ends the oldest */
+  maxSessionsPerUser: number
+  /** how long access tokens of an ended session may still be alive: its sid stays denied that long */
+  accessTokenTtl: number
 }
 
 export interface RefreshPresentation {
@@ -51,11 +58,13 @@ export interface AuthStore {
   /** Creates the account unless one with this id exists; resolves true when it created it. */
   createUserIfAbsent (user: StoredUser): Promise<boolean>
 
-  createSession (session: NewSession): Promise<void>
+  /** Creates the session; resolves with the ids of the oldest sessions it ended to stay within the bound. */
+  createSession (session: NewSession): Promise<{ ended: string[] }>
   /**
    * Spends the presented refresh token and stores `nextHash` as the session's live token, in one
-   * atomic step, reading the account's roles in the same step. A token already spent revokes the
-   * session (reuse detection); so does a live token whose account no longer exists.
+   * atomic step, reading the account's roles in the same step. One of the last SPENT_TOKENS_KEPT
+   * spent tokens revokes the session (reuse detection); so does a live token whose account no
+   * longer exists. An older spent token is merely invalid.
    */
   rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome>
   /** Revokes the session if the presented token is its live or one of its spent tokens. */

@@ -26,6 +26,8 @@ export interface TokenServiceOptions {
   codec: AccessTokenCodec
   accessTokenTtl: number
   refreshTokenTtl: number
+  /** an account's live sessions at most; a login beyond ends the oldest */
+  maxSessionsPerUser: number
   now?: () => number
 }
 
@@ -39,6 +41,7 @@ export class TokenService {
   readonly #codec: AccessTokenCodec
   readonly #accessTokenTtl: number
   readonly #refreshTokenTtl: number
+  readonly #maxSessionsPerUser: number
   readonly #now: () => number
 
   constructor (options: TokenServiceOptions) {
@@ -47,6 +50,7 @@ export class TokenService {
     this.#codec = options.codec
     this.#accessTokenTtl = options.accessTokenTtl
     this.#refreshTokenTtl = options.refreshTokenTtl
+    this.#maxSessionsPerUser = options.maxSessionsPerUser
     this.#now = options.now ?? Date.now
   }
 
@@ -54,15 +58,18 @@ export class TokenService {
     return this.#accessTokenTtl
   }
 
-  async login (username: string, password: string): Promise<IssuedTokens & { user: StoredUser, sessionId: string }> {
+  /** `endedSessionIds`: the account's oldest sessions, ended to keep it within its bound. */
+  async login (username: string, password: string): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
     const user = await this.#users.authenticate(username, password)
     if (user === null) throw new InvalidCredentialsError(userIdFor(username))
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
     const now = this.#now()
     const expiresAt = now + this.#refreshTokenTtl * 1000
-    await this.#store.createSession({ userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt })
-    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user, sessionId }
+    const { ended } = await this.#store.createSession({
+      userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt, maxSessionsPerUser: this.#maxSessionsPerUser, accessTokenTtl: this.#accessTokenTtl,
+    })
+    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: ended }
   }
 
   /**
