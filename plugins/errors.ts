@@ -43,13 +43,13 @@ export default fp(async function errors (fastify) {
       const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
       if (error.reported) request.log.debug({ reason }, 'token store unavailable')
       else request.log.warn({ reason }, 'token store unavailable')
-      reply.header('retry-after', '1')
     } else if (told) {
       request.log.info({ code: error.code, statusCode }, error.message)
     } else {
       request.log.error({ err: error }, 'unhandled error')
     }
 
+    if (error instanceof ApiError && error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
     const body: Record<string, unknown> = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: told ? error.message : 'Something went wrong on our side' }
     if (told && typeof error.code === 'string') body.code = error.code
     return reply.code(statusCode).type('application/json; charset=utf-8').send(body)

@@ -84,11 +84,18 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         body: ref(LoginBody),
         response: {
           200: ref(TokenResponse, { description: 'Logged in: a new session', headers: TOKEN_COOKIES }),
-          ...errorResponses({ 400: true, 401: { description: 'Wrong username or password (the same answer for both)', example: { message: 'Invalid username or password', code: 'INVALID_CREDENTIALS' } }, 413: true, 415: true, 429: true, 503: true }),
+          ...errorResponses({
+            400: true,
+            401: { description: 'Wrong username or password (the same answer for both)', example: { message: 'Invalid username or password', code: 'INVALID_CREDENTIALS' } },
+            413: true,
+            415: true,
+            429: { description: 'Too many attempts for this username from this client (`RATE_LIMITED`), or too many of this client\'s logins being checked at once (`LOGIN_BUSY`); retry after `Retry-After` seconds' },
+            503: { description: 'The token store is unavailable, or the server is checking as many logins as it can (`LOGIN_BUSY`); retry after `Retry-After` seconds. Nothing was let through.' },
+          }),
         },
       },
     }, async function (request, reply) {
-      const issued = await tokens.login(request.body.username, request.body.password)
+      const issued = await tokens.login(request.body.username, request.body.password, clientAddress(request))
       request.audit('login_succeeded', { userId: issued.user.id, sessionId: issued.sessionId, ...(issued.endedSessionIds.length > 0 ? { endedSessionIds: issued.endedSessionIds } : {}) })
       return sendTokens(reply, issued, request.headers['x-auth-mode'] === 'cookie' ? 'cookie' : 'body')
     })

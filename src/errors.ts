@@ -8,6 +8,8 @@ export class ApiError extends Error {
   override name = this.constructor.name
   readonly statusCode: number
   readonly code: string
+  /** seconds after which a retry may succeed: sent as `Retry-After` */
+  readonly retryAfter: number | undefined
   constructor (statusCode: number, code: string, message: string, options?: ErrorOptions) {
     super(message, options)
     this.statusCode = statusCode
@@ -16,6 +18,7 @@ export class ApiError extends Error {
 }
 
 export class StoreUnavailableError extends ApiError {
+  override readonly retryAfter = 1
   /** true when whoever raised it has logged the outage already (the error handler then need not) */
   readonly reported: boolean
   constructor (cause?: unknown, options: { reported?: boolean } = {}) {

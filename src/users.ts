@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError } from './config.js'
 import { userIdFor } from './ids.js'
+import { HashingQueue } from './hashing-queue.js'
 import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
 import type { Profile } from '../schemas/api.js'
 import type { AuthStore, StoredUser } from './store/index.js'
@@ -82,23 +83,31 @@ export async function refuseDemoUsers (entries: UserEntry[]): Promise<void> {
 /** Users and their passwords, over the store. */
 export class UserDirectory {
   readonly #store: AuthStore
+  readonly #hashing: HashingQueue
   /** the configured users (USERS_FILE or demo), seeded at start-up and again after store outages */
   #entries: UserEntry[] = []
   /** the last seeding; logins wait for it, and retry it if it failed */
   #seeded: Promise<string[]> = Promise.resolve([])
 
-  constructor (store: AuthStore) {
+  constructor (store: AuthStore, options: { hashing?: HashingQueue } = {}) {
     this.#store = store
+    this.#hashing = options.hashing ?? new HashingQueue()
   }
 
   /**
    * The user when the password matches, else null. Unknown users are checked against a dummy hash
-   * so both failures cost one store read and one argon2 verification.
+   * so both failures cost one store read and one argon2 verification, which waits its turn in the
+   * hashing queue under `client`'s name (known and unknown users alike: no existence oracle).
+   * Rejects with LoginBusyError when the queue has no room for it.
    */
-  async authenticate (username: string, password: string): Promise<StoredUser | null> {
+  async authenticate (username: string, password: string, client = ''): Promise<StoredUser | null> {
+    // A login that would be refused anyway costs no store read (a flood of them is mostly these).
+    this.#hashing.refuseIfFull(client)
     await this.#whenSeeded()
     const user = await this.#store.getUser(userIdFor(username))
-    const matches = await verifyPassword(user?.passwordHash ?? await dummyPasswordHash(), password)
+    // One await either way, so known and unknown users reach the queue in the order they came.
+    const passwordHash = await (user === null ? dummyPasswordHash() : user.passwordHash)
+    const matches = await this.#hashing.run(client, () => verifyPassword(passwordHash, password))
     return user !== null && matches && user.username === username ? user : null
   }
 

@@ -58,9 +58,12 @@ export class TokenService {
     return this.#accessTokenTtl
   }
 
-  /** `endedSessionIds`: the account's oldest sessions, ended to keep it within its bound. */
-  async login (username: string, password: string): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
-    const user = await this.#users.authenticate(username, password)
+  /**
+   * `client` names who is logging in (an address) for the hashing queue's per-client bound.
+   * `endedSessionIds`: the account's oldest sessions, ended to keep it within its bound.
+   */
+  async login (username: string, password: string, client = ''): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
+    const user = await this.#users.authenticate(username, password, client)
     if (user === null) throw new InvalidCredentialsError(userIdFor(username))
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)

@@ -1,0 +1,158 @@
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { Agent, request } from 'node:http'
+import { connect } from 'node:net'
+import { TEST_SECRET, USERS, buildTestApp, testUsersFile } from './helpers/app.js'
+import { deleteKeysUnder, freePort, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
+import { startServer } from './helpers/server.js'
+
+// Logins arrive through a proxy on loopback that names each client in X-Forwarded-For.
+const ENV = { TRUST_PROXY: '127.0.0.1' }
+
+interface Timed { status: number, code: string | undefined, retryAfter: string | null, ms: number }
+
+/** Logins over keep-alive connections (node:http: the flood's own client work stays small). */
+function loginOver (port: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+  return function login (ip: string, username: string, password: string): Promise<Timed> {
+    const started = performance.now()
+    const payload = JSON.stringify({ username, password })
+    return new Promise((resolve, reject) => {
+      const sent = request({ host: '127.0.0.1', port, agent, method: 'POST', path: '/auth/login', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'x-forwarded-for': ip } }, (response) => {
+        let text = ''
+        response.on('data', (chunk) => { text += chunk })
+        response.on('end', () => {
+          const retryAfter = response.headers['retry-after']
+          resolve({ status: response.statusCode ?? 0, code: (JSON.parse(text) as { code?: string }).code, retryAfter: retryAfter ?? null, ms: performance.now() - started })
+        })
+      })
+      sent.on('error', reject)
+      sent.end(payload)
+    })
+  }
+}
+
+async function waitForListening (port: number): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const open = await new Promise<boolean>(resolve => {
+      const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`nothing listens on ${port}`)
+}
+
+/** The attacker's client: WORKERS logins at once from IP, each sent again as soon as it is answered. */
+const FLOODER = `
+import { Agent, request } from 'node:http'
+const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+const counts = {}
+let sent = 0
+function login (worker) {
+  const payload = JSON.stringify({ username: 'nobody-' + worker + '-' + (sent++), password: 'guess' })
+  const req = request({ host: '127.0.0.1', port: Number(process.env.PORT), agent, method: 'POST', path: '/auth/login', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'x-forwarded-for': process.env.IP } }, (res) => {
+    let text = ''
+    res.on('data', (chunk) => { text += chunk })
+    res.on('end', () => {
+      const key = res.statusCode + ' ' + JSON.parse(text).code + ' ' + (res.headers['retry-after'] ?? '-')
+      counts[key] = (counts[key] ?? 0) + 1
+      login(worker)
+    })
+  })
+  req.on('error', () => {})
+  req.end(payload)
+}
+for (let worker = 0; worker < Number(process.env.WORKERS); worker++) login(worker)
+process.stdout.write('flooding\\n')
+process.on('SIGTERM', () => { process.stdout.write(JSON.stringify(counts)); process.exit(0) })
+`
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+
+t.test('one IP flooding logins (random usernames, 32 at once) does not slow down other users\' logins', async (t) => {
+  // The built server in production mode in a process of its own, as deployed: the flood's client
+  // work (here, in this process) is not the server's.
+  const port = await freePort()
+  const keyPrefix = uniqueKeyPrefix()
+  const redisUrl = await testRedisUrl()
+  const server = startServer({
+    NODE_ENV: 'production',
+    PORT: String(port),
+    JWT_SECRET: TEST_SECRET,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: keyPrefix,
+    USERS_FILE: testUsersFile(),
+    TRUST_PROXY: '127.0.0.1',
+    // The flood stays inside every limit: the API-wide one is raised, the usernames are all different.
+    RATE_LIMIT_MAX: '100000',
+    LOG_LEVEL: 'warn',
+  })
+  t.teardown(async () => {
+    server.child.kill('SIGKILL')
+    await deleteKeysUnder(redisUrl, keyPrefix)
+  })
+  await waitForListening(port)
+  const login = loginOver(port)
+
+  const tries = 11
+  const quiet: number[] = []
+  // Each try from an address of its own: other users, each well inside the login limit.
+  for (let i = 0; i < tries; i++) quiet.push((await login(`198.51.100.${i + 1}`, USERS.alice.username, USERS.alice.password)).ms)
+
+  // The attacker is another machine: its client runs in a process of its own.
+  const flooder = spawn(process.execPath, ['--input-type=module', '-e', FLOODER], { env: { PORT: String(port), IP: '203.0.113.66', WORKERS: '32' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let report = ''
+  flooder.stdout.on('data', (chunk) => { report += chunk })
+  const flooderDone = new Promise(resolve => flooder.once('exit', resolve))
+  t.teardown(() => { flooder.kill('SIGKILL') })
+  while (!report.includes('flooding')) await new Promise(resolve => setTimeout(resolve, 20))
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const during: Timed[] = []
+  for (let i = 0; i < tries; i++) during.push(await login(`198.51.100.${i + 101}`, USERS.alice.username, USERS.alice.password))
+  flooder.kill('SIGTERM')
+  await flooderDone
+  const floodAnswers = JSON.parse(report.slice(report.indexOf('\n') + 1)) as Record<string, number>
+
+  t.same([...new Set(during.map(answer => answer.status))], [200], 'the other user logs in every time')
+  const quietMedian = median(quiet)
+  const floodMedian = median(during.map(answer => answer.ms))
+  const bound = Math.max(5 * quietMedian, quietMedian + 150)
+  t.ok(floodMedian <= bound, `median login ${floodMedian.toFixed(0)} ms during the flood, ${quietMedian.toFixed(0)} ms quiet (bound ${bound.toFixed(0)} ms)`)
+
+  // The flood's answers, counted by status, code and Retry-After.
+  t.same(Object.keys(floodAnswers).sort(), ['401 INVALID_CREDENTIALS -', '429 LOGIN_BUSY 1'], `the flood's logins were checked (401) or refused as LOGIN_BUSY with Retry-After: 1, nothing else: ${JSON.stringify(floodAnswers)}`)
+  t.ok((floodAnswers['429 LOGIN_BUSY 1'] ?? 0) > (floodAnswers['401 INVALID_CREDENTIALS -'] ?? 0), 'most were refused')
+})
+
+t.test('known and unknown usernames wait in the same queue: the busy answer tells nothing about existence', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', ENV)
+  const login = (username: string, password: string) => app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': '192.0.2.40' }, payload: { username, password } })
+  for (const [first, third] of [['nobody', USERS.alice.username], [USERS.alice.username, 'nobody']] as const) {
+    const held = [login(first, 'x'), login(first, 'y')]
+    await new Promise(resolve => setTimeout(resolve, 5)) // both are hashing now (a hash takes tens of ms)
+    const answer = await login(third, 'z')
+    t.equal(answer.statusCode, 429, `${third} while two logins of ${first} are hashing: 429`)
+    t.same(answer.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins from this client are being checked at once; retry in a second', code: 'LOGIN_BUSY' })
+    t.same((await Promise.all(held)).map(r => r.statusCode), [401, 401])
+  }
+})
+
+t.test('many clients at once: beyond what the queue holds or within its wait, 503 LOGIN_BUSY, and every attempt counts in the login limit', async (t) => {
+  const { app } = await buildTestApp(t, 'redis', { ...ENV, RATE_LIMIT_LOGIN_MAX: '1' })
+  const { port } = (await app.listen({ port: 0, host: '127.0.0.1' }), app.server.address() as AddressInfo)
+  const login = loginOver(port)
+  // 2 per client from 100 clients: far more than cores × 32 places, and more than a second of hashing.
+  const clients = Array.from({ length: 100 }, (_, i) => `198.18.${Math.floor(i / 200)}.${i % 200 + 1}`)
+  const answers = await Promise.all(clients.flatMap(ip => [login(ip, `user-${ip}-a`, 'x'), login(ip, `user-${ip}-b`, 'x')]))
+  const busy = answers.filter(answer => answer.status === 503)
+  t.ok(busy.length > 0, `${busy.length} of ${answers.length} answered 503`)
+  t.same([...new Set(busy.map(answer => `${answer.code} ${answer.retryAfter}`))], ['LOGIN_BUSY 1'], 'LOGIN_BUSY, Retry-After: 1')
+  t.same([...new Set(answers.map(answer => answer.status))].sort(), [401, 503], 'the others were checked')
+
+  const retried = await login(clients[0] ?? '', `user-${clients[0]}-a`, 'x')
+  t.equal(retried.status, 429, 'the same username from the same client again: its busy attempt was counted')
+  t.equal(retried.code, 'RATE_LIMITED')
+})
