@@ -16,7 +16,7 @@ export class LoginBusyError extends ApiError {
 }
 
 export interface HashingQueueOptions {
-  /** hashes computed at once (default: the cores this process may use but one, which the event loop keeps) */
+  /** hashes computed at once (default: the cores this process may use) */
   concurrency?: number
   /** hashes one client may have running or waiting at once; one more is a 429 */
   perClient?: number
@@ -50,10 +50,10 @@ export class HashingQueue {
   readonly #runningFor = new Map<string, number>()
 
   constructor (options: HashingQueueOptions = {}) {
-    this.#concurrency = options.concurrency ?? Math.max(1, availableParallelism() - 1)
+    this.#concurrency = options.concurrency ?? availableParallelism()
     this.#perClient = options.perClient ?? 2
     this.#maxQueued = options.maxQueued ?? 32 * this.#concurrency
-    this.#maxWaitMs = options.maxWaitMs ?? 1000
+    this.#maxWaitMs = options.maxWaitMs ?? 2000
   }
 
   /**

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import t from 'tap'
 import { HashingQueue, LoginBusyError } from '../src/hashing-queue.js'
 
@@ -63,9 +64,14 @@ t.test('a hash that fails frees its turn and its client\'s place', async (t) => 
 
 t.test('defaults: as many at once as there are cores, two per client', async (t) => {
   const queue = new HashingQueue()
-  const hogs = [controlled(), controlled()]
-  const runs = hogs.map(h => queue.run('a', h.work))
-  await t.rejects(queue.run('a', async () => 'x'), busy(429))
-  for (const h of hogs) h.finish()
-  await Promise.all(runs)
+  const cores = availableParallelism()
+  const hogs = Array.from({ length: cores + 1 }, () => controlled())
+  const runs = hogs.map((h, i) => queue.run(`client-${i}`, h.work))
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(queue.load, { running: cores, waiting: 1, clients: cores + 1 }, `${cores} running, one waiting`)
+  const second = controlled()
+  const secondRun = queue.run('client-0', second.work)
+  await t.rejects(queue.run('client-0', async () => 'x'), busy(429), 'a third from one client')
+  for (const h of [...hogs, second]) h.finish()
+  await Promise.all([...runs, secondRun])
 })

@@ -12,11 +12,17 @@ const LOGIN_BODY = JSON.stringify({ username: USERS.alice.username, password: US
 
 interface Answer { status: number, body: string, at: number, connection: string | undefined }
 
-/** One POST /auth/login on its own connection; `body` is the part of the body sent at once. */
+let clients = 0
+/**
+ * One POST /auth/login on its own connection, from a client of its own (X-Forwarded-For through the
+ * trusted loopback: one client may have only two password checks in flight); `body` is the part of
+ * the body sent at once.
+ */
 function loginOn (agent: Agent, port: number, body = LOGIN_BODY): { sent: ClientRequest, answer: Promise<Answer> } {
+  const client = `198.51.100.${++clients % 250 + 1}`
   let sent: ClientRequest | undefined
   const answer = new Promise<Answer>((resolve, reject) => {
-    sent = request({ host: '127.0.0.1', port, path: '/auth/login', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(LOGIN_BODY) } }, (res) => {
+    sent = request({ host: '127.0.0.1', port, path: '/auth/login', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(LOGIN_BODY), 'x-forwarded-for': client } }, (res) => {
       let text = ''
       res.on('data', (chunk) => { text += chunk })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, at: performance.now(), connection: res.headers.connection }))
@@ -59,6 +65,7 @@ t.test('SIGTERM with requests in flight: the listener closes at once, every rece
     REDIS_URL: redis.url,
     USERS_FILE: testUsersFile(),
     RATE_LIMIT_LOGIN_MAX: '1000',
+    TRUST_PROXY: '127.0.0.1',
   })
   t.teardown(() => { server.child.kill('SIGKILL') })
   await server.listening()
