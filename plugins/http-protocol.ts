@@ -59,6 +59,13 @@ export class MissingHostError extends ApiError {
   }
 }
 
+export class ConnectionRequestLimitError extends ApiError {
+  override readonly retryAfter = 0
+  constructor () {
+    super(503, 'CONNECTION_REQUEST_LIMIT', 'This connection has served its requests; send this one on a new connection')
+  }
+}
+
 /**
  * RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node would send that bare (its
  * `requireHostHeader`, turned off in src/app.ts); this hook sends it as an ordinary error answer.
@@ -70,10 +77,25 @@ export default fp(async function httpProtocol (fastify) {
     done(request.headers.host === undefined && request.raw.httpVersion === '1.1' ? new MissingHostError() : undefined)
   })
 
+  // HTTP_MAX_REQUESTS_PER_SOCKET, counted here rather than by Node (its `maxRequestsPerSocket`
+  // answers a pipelined request beyond the bound with a bare 503): the last allowed answer closes
+  // the connection, and a request pipelined behind it gets a 503 in our shape.
+  const maxRequests = fastify.config.http.maxRequestsPerSocket
+  if (maxRequests > 0) {
+    const served = new WeakMap<object, number>()
+    fastify.addHook('onRequest', function (request, reply, done) {
+      const socket = request.raw.socket
+      const count = (served.get(socket) ?? 0) + 1
+      served.set(socket, count)
+      if (count >= maxRequests) reply.header('connection', 'close')
+      done(count > maxRequests ? new ConnectionRequestLimitError() : undefined)
+    })
+  }
+
   fastify.server.on('checkExpectation', function (_request: IncomingMessage, response: ServerResponse) {
     const body = errorBody(417, 'Only Expect: 100-continue is supported', 'UNSUPPORTED_EXPECTATION')
     for (const [name, value] of ALL_SECURITY_HEADERS) response.setHeader(name, value)
     response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' })
     response.end(body)
   })
-}, { name: 'http-protocol', dependencies: ['errors', 'security-headers'] })
+}, { name: 'http-protocol', dependencies: ['config', 'errors', 'security-headers'] })

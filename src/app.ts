@@ -27,6 +27,8 @@ import { loggerOptions } from './logger.js'
 
 /** Login bodies are tiny; anything near this is not a client of ours. */
 export const BODY_LIMIT_BYTES = 16 * 1024
+/** How often Node looks for requests past their timeouts (its default, 30 s, would let them live that long). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000
 
 export interface AppOptions {
   /** where logs go (tests capture them); stdout when unset */
@@ -47,8 +49,20 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
     return503OnClosing: false,
-    http: { requireHostHeader: false },
+    // Slow and stuck clients: a request must arrive whole within its timeouts (a 408 in our error
+    // shape otherwise, by answerClientError), an idle kept-alive connection is closed after longer
+    // than a load balancer keeps one (so the balancer, not we, closes it first).
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    http: {
+      requireHostHeader: false,
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, config.http.headersTimeoutMs),
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
+  // Beyond this many open connections, new ones are dropped at once (0: no bound).
+  if (config.http.maxConnections > 0) app.server.maxConnections = config.http.maxConnections
 
   // JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')

@@ -29,6 +29,11 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_LOGIN_MAX: PerMinute(5),
   RATE_LIMIT_REFRESH_MAX: PerMinute(60),
   SESSIONS_PER_USER_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  HTTP_HEADERS_TIMEOUT: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+  HTTP_REQUEST_TIMEOUT: Type.Integer({ minimum: 1, maximum: 3600, default: 15 }),
+  HTTP_KEEP_ALIVE_TIMEOUT: Type.Integer({ minimum: 1, maximum: 3600, default: 72 }),
+  HTTP_MAX_REQUESTS_PER_SOCKET: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
   TRUST_PROXY: Type.Optional(Type.String()),
   DOCS_ENABLED: Type.Optional(Type.Boolean()),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
@@ -58,6 +63,14 @@ export interface Config {
   /** development (only) without USERS_FILE seeds demo users */
   seedDemoUsers: boolean
   corsOrigins: string[]
+  /** how long a client may take to send its request, and how many connections it may hold (ms, counts; 0 = unbounded) */
+  http: {
+    headersTimeoutMs: number
+    requestTimeoutMs: number
+    keepAliveTimeoutMs: number
+    maxRequestsPerSocket: number
+    maxConnections: number
+  }
   rateLimit: { max: number, loginMax: number, refreshMax: number }
   trustProxy: string[]
   /** Swagger UI and the OpenAPI document under /docs (default: on except in production) */
@@ -98,6 +111,9 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
       if (env[name] === 0) throw new ConfigError(`${name}=0 turns rate limiting off, which production refuses (it is meant for benchmarks)`)
     }
   }
+  if (env.HTTP_HEADERS_TIMEOUT > env.HTTP_REQUEST_TIMEOUT) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT (the headers are part of the request)')
+  }
   if (env.REFRESH_TOKEN_TTL <= env.ACCESS_TOKEN_TTL) {
     throw new ConfigError('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL')
   }
@@ -121,6 +137,13 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     usersFile: env.USERS_FILE,
     seedDemoUsers: env.NODE_ENV === 'development' && env.USERS_FILE === undefined,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
+    http: {
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT * 1000,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT * 1000,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT * 1000,
+      maxRequestsPerSocket: env.HTTP_MAX_REQUESTS_PER_SOCKET,
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+    },
     rateLimit: { max: env.RATE_LIMIT_MAX, loginMax: env.RATE_LIMIT_LOGIN_MAX, refreshMax: env.RATE_LIMIT_REFRESH_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY ?? ''),
     docsEnabled: env.DOCS_ENABLED ?? !isProduction,

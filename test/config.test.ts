@@ -259,3 +259,13 @@ t.test('buildApp refuses a REDIS_URL that does not answer, quickly, without its 
   t.notMatch(logs.join(''), 's3cret', 'nor any log line')
   t.ok(ms < 5000, `rejected within 5 s (${Math.round(ms)} ms)`)
 })
+
+t.test('HTTP timeouts and connection bounds: safe defaults, in seconds, headers within the request', async (t) => {
+  t.same(loadConfig({}).http, { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 72_000, maxRequestsPerSocket: 0, maxConnections: 10_000 }, 'defaults')
+  t.same(loadConfig({ HTTP_HEADERS_TIMEOUT: '5', HTTP_REQUEST_TIMEOUT: '5', HTTP_KEEP_ALIVE_TIMEOUT: '65', HTTP_MAX_REQUESTS_PER_SOCKET: '1000', HTTP_MAX_CONNECTIONS: '0' }).http,
+    { headersTimeoutMs: 5000, requestTimeoutMs: 5000, keepAliveTimeoutMs: 65_000, maxRequestsPerSocket: 1000, maxConnections: 0 }, 'as given')
+  t.match(refusal({ HTTP_HEADERS_TIMEOUT: '20', HTTP_REQUEST_TIMEOUT: '15' }), { name: 'ConfigError', message: /HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT/ })
+  for (const [name, value] of [['HTTP_REQUEST_TIMEOUT', '0'], ['HTTP_HEADERS_TIMEOUT', '0'], ['HTTP_KEEP_ALIVE_TIMEOUT', '0'], ['HTTP_MAX_CONNECTIONS', '-1'], ['HTTP_REQUEST_TIMEOUT', '1.5']] as const) {
+    t.match(refusal({ [name]: value }), { name: 'ConfigError', message: new RegExp(name) }, `${name}=${value} refused`)
+  }
+})

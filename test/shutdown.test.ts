@@ -155,3 +155,68 @@ t.test('a request arriving on a kept-alive connection during the drain: 503 JSON
   }, 'with the headers every answer carries')
   t.equal(more.length, 0, 'and the server closes the connection after it')
 })
+
+// A client that never finishes its request must not hold the drain open: the process ends within
+// about two seconds, exit 0, whatever such connections remain (a received request is still answered).
+for (const [shape, bytes] of [
+  ['headers and 1 of 100 body bytes', 'POST /auth/login HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{'],
+  ['a request line and headers without the blank line', 'GET /api/profile HTTP/1.1\r\nHost: api.example.com\r\n'],
+] as const) {
+  t.test(`SIGTERM with a half-sent request open (${shape}): exit 0 within about 2 s`, async (t) => {
+    const redis = await PrivateRedis.start()
+    t.teardown(() => redis.stop())
+    const port = await freePort()
+    const server = startServer({ NODE_ENV: 'production', PORT: String(port), JWT_SECRET: TEST_SECRET, REDIS_URL: redis.url, USERS_FILE: testUsersFile() })
+    t.teardown(() => { server.child.kill('SIGKILL') })
+    await server.listening()
+
+    const socket = connect(port, '127.0.0.1')
+    const socketClosed = new Promise<number>(resolve => socket.once('close', () => resolve(performance.now())))
+    socket.on('error', () => {})
+    socket.write(bytes)
+    // The server has the partial request (a request whose headers arrived is logged as incoming).
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const signalledAt = performance.now()
+    server.child.kill('SIGTERM')
+    const run = await server.exited
+    const exitedAfter = performance.now() - signalledAt
+    t.equal(run.code, 0, 'exit code 0')
+    t.ok(exitedAfter < 2500, `exited ${Math.round(exitedAfter)} ms after SIGTERM`)
+    t.ok(await socketClosed - signalledAt < 2500, 'the half-sent request\'s connection was closed by the server')
+    t.equal(run.stderr, '', 'nothing on stderr')
+  })
+}
+
+t.test('an answer whose headers left before the drain and whose end after it: its connection closes when it ends', async (t) => {
+  let drainStarted!: () => void
+  const draining = new Promise<void>(resolve => { drainStarted = resolve })
+  const { app } = await buildTestApp(t, 'memory', {}, {
+    later: scope => {
+      scope.addHook('preClose', async () => { drainStarted() })
+      scope.get('/answer-in-two-parts', (_request, reply) => {
+        reply.hijack()
+        reply.raw.writeHead(200, { 'content-type': 'text/plain' })
+        reply.raw.write('first part;')
+        // The end leaves after Node closed the connections that were idle when the drain began.
+        draining.then(() => setTimeout(() => reply.raw.end('last part'), 300), () => {})
+      })
+    },
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const socket = connect(port, '127.0.0.1')
+  let raw = ''
+  socket.on('data', (chunk) => { raw += chunk })
+  const socketClosed = new Promise<number>(resolve => socket.once('close', () => resolve(performance.now())))
+  socket.write('GET /answer-in-two-parts HTTP/1.1\r\nHost: api.example.com\r\n\r\n')
+  while (!raw.includes('first part')) await new Promise(resolve => setTimeout(resolve, 5))
+
+  const closingAt = performance.now()
+  await app.close()
+  const closedAfter = performance.now() - closingAt
+  const socketClosedAfter = await socketClosed - closingAt
+  t.match(raw, /connection: keep-alive/i, 'its headers promised keep-alive (they left before the drain)')
+  t.match(raw, /last part/, 'the answer arrived whole')
+  t.ok(closedAfter < 1000, `the drain ended ${Math.round(closedAfter)} ms after it began, not at the keep-alive timeout`)
+  t.ok(socketClosedAfter < 1000, 'the connection was closed by the server once its answer ended')
+})

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 
 export interface Run { code: number | null, stdout: string, stderr: string }
 
-const API_VARIABLES = /^(NODE_ENV|PORT|HOST|REDIS_URL|REDIS_KEY_PREFIX|JWT_\w+|ACCESS_TOKEN_TTL|REFRESH_TOKEN_TTL|USERS_FILE|CORS_ORIGINS|RATE_LIMIT_\w+|TRUST_PROXY|DOCS_ENABLED|LOG_LEVEL)$/
+const API_VARIABLES = /^(NODE_ENV|PORT|HOST|REDIS_URL|REDIS_KEY_PREFIX|JWT_\w+|ACCESS_TOKEN_TTL|REFRESH_TOKEN_TTL|USERS_FILE|CORS_ORIGINS|RATE_LIMIT_\w+|SESSIONS_PER_USER_MAX|HTTP_\w+|TRUST_PROXY|DOCS_ENABLED|LOG_LEVEL)$/
 function withoutApiVariables (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !API_VARIABLES.test(name)))
 }
