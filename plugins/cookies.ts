@@ -6,7 +6,7 @@ export const ACCESS_COOKIE = 'access_token'
 export const REFRESH_COOKIE = 'refresh_token'
 
 /** Every token cookie's attributes but its Path (and lifetime). */
-export const TOKEN_COOKIE_ATTRIBUTES: CookieSerializeOptions = { httpOnly: true, secure: true, sameSite: 'strict' }
+const TOKEN_COOKIE_ATTRIBUTES: CookieSerializeOptions = { httpOnly: true, secure: true, sameSite: 'strict' }
 /** The access cookie goes to every route; the refresh cookie only to /auth, where it is used. */
 export const ACCESS_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE_ATTRIBUTES, path: '/' }
 export const REFRESH_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE_ATTRIBUTES, path: '/auth' }

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { clientAddress } from '../src/client-address.js'
 import { ApiError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
-import { ACCESS_COOKIE, REFRESH_COOKIE, TOKEN_COOKIE_ATTRIBUTES } from './cookies.js'
+import { ACCESS_COOKIE, ACCESS_COOKIE_OPTIONS, REFRESH_COOKIE, REFRESH_COOKIE_OPTIONS } from './cookies.js'
 
 /**
  * Which token a request presents, and how: the one place that decides it, for authentication, for
@@ -85,21 +85,32 @@ export function refuseDuplicatedTokenCookies (request: FastifyRequest, options: 
 const SAFE_PATH = /^\/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$/
 const HOSTNAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/
 const MAX_PATH_PREFIXES = 8
-const MAX_DOMAINS = 6
+const MAX_DOMAINS = 4
+/** Expiries in one answer at most: past a few KB of headers, proxies refuse the answer (nginx: 4–8 KB). */
+export const MAX_EXPIRIES = 24
+
+/** Where the API's own cookie of each name lives (host-only): never expired by a refusal. */
+const OWN_PATH: Record<TokenCookieName, string> = { [ACCESS_COOKIE]: ACCESS_COOKIE_OPTIONS.path ?? '/', [REFRESH_COOKIE]: REFRESH_COOKIE_OPTIONS.path ?? '/auth' }
+
+export interface CookieScope { name: TokenCookieName, domain?: string, path: string }
 
 /**
- * Where a tossed token cookie that this request carried can live: every Domain a page of this site
- * could set it for (this host and each parent with at least two labels; the browser itself refuses
- * public suffixes) at every Path the request's path matches (`/`, `/api`, `/api/`, `/api/profile`).
- * Never the host-only cookie: that one is ours, and expiring it would leave the browser with only
- * the tossed one if it refused one of these expiries.
+ * Where a tossed copy of the doubled cookies can live: every Path the request's path matches
+ * (`/api/profile`, `/api/`, `/api`, `/`), under every Domain a page of the site could set it for
+ * (the parents of this host with at least two labels, shortest first, and the host itself; the
+ * browser refuses public suffixes by itself) and host-only. Never the host-only cookie at the API's
+ * own path: that one is the client's, and expiring it would leave the browser with only the planted
+ * one if it refused one of these expiries. The most specific paths come first (a planted cookie
+ * picks a long path, to be sent first), and at most MAX_EXPIRIES are returned.
  */
-export function tossedCookieScopes (path: string, hostname: string): Array<{ domain: string, path: string }> {
+export function tossedCookieScopes (path: string, hostname: string, names: TokenCookieName[]): CookieScope[] {
   const host = hostname.toLowerCase()
-  if (!HOSTNAME.test(host) || isIP(host) !== 0) return []
-  const labels = host.split('.')
-  const domains: string[] = []
-  for (let i = 0; i <= labels.length - 2 && domains.length < MAX_DOMAINS; i++) domains.push(labels.slice(i).join('.'))
+  const domains: Array<string | undefined> = []
+  if (HOSTNAME.test(host) && isIP(host) === 0) {
+    const labels = host.split('.')
+    for (let i = labels.length - 2; i >= 0 && domains.length < MAX_DOMAINS; i--) domains.push(labels.slice(i).join('.'))
+  }
+  domains.push(undefined)
 
   const paths = ['/']
   const segments = path.split('/').slice(1)
@@ -111,15 +122,26 @@ export function tossedCookieScopes (path: string, hostname: string): Array<{ dom
     // `/api/` matches `/api/profile` but not `/api`.
     if (i < segments.length - 1) paths.push(`${prefix}/`)
   }
-  const safe = paths.slice(0, MAX_PATH_PREFIXES).filter(p => SAFE_PATH.test(p))
-  return domains.flatMap(domain => safe.map(p => ({ domain, path: p })))
+  const safe = paths.slice(0, MAX_PATH_PREFIXES).filter(p => SAFE_PATH.test(p)).reverse()
+
+  const scopes: CookieScope[] = []
+  for (const p of safe) {
+    for (const domain of domains) {
+      for (const name of names) {
+        if (domain === undefined && p === OWN_PATH[name]) continue
+        scopes.push(domain === undefined ? { name, path: p } : { name, domain, path: p })
+      }
+    }
+  }
+  return scopes.slice(0, MAX_EXPIRIES)
 }
 
 declare module 'fastify' {
   interface FastifyReply {
     /**
-     * The answer to doubled token cookies: expires every tossed variant this request could have
-     * carried and writes a `cookie_tossing` audit line (once per client and window).
+     * The answer to doubled token cookies: expires the planted copies of the doubled ones wherever
+     * this request could have carried them, and writes a `cookie_tossing` audit line (once per
+     * client and window).
      */
     expireTossedTokenCookies (cookies: TokenCookieName[]): FastifyReply
   }
@@ -138,9 +160,8 @@ export default fp(async function presentedTokens (fastify) {
     const ip = clientAddress(request)
     if (reported.firstInWindow(ip, Date.now() + AUDIT_WINDOW_MS)) request.audit('cookie_tossing', { ip, cookies })
     const path = (request.raw.url ?? '/').split('?')[0] ?? '/'
-    for (const scope of tossedCookieScopes(path, request.hostname)) {
-      for (const name of TOKEN_COOKIE_NAMES) this.clearCookie(name, { ...TOKEN_COOKIE_ATTRIBUTES, ...scope })
-    }
+    // Max-Age=0 alone expires a cookie; Secure, so that it may replace a Secure one.
+    for (const { name, ...scope } of tossedCookieScopes(path, request.hostname, cookies)) this.setCookie(name, '', { secure: true, maxAge: 0, ...scope })
     return this
   })
 

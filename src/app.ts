@@ -22,6 +22,7 @@ import usersPlugin from '../plugins/users.js'
 import apiRoutes from '../routes/api.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
+import { trustedProxies } from './client-address.js'
 import type { Config } from './config.js'
 import { loggerOptions } from './logger.js'
 
@@ -40,7 +41,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   const app = Fastify({
     logger: loggerOptions(config.logLevel, options.logStream),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    trustProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.
     ajv: { customOptions: { coerceTypes: false } },
     // Answers that no hook sees get our error shape and security headers all the same:

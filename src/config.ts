@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { NAMED_PROXY_RANGES } from './client-address.js'
 
 /** Raised when the environment cannot give a safe configuration; the message names the variable. */
 export class ConfigError extends Error {
@@ -151,9 +152,6 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   }
 }
 
-/** proxy-addr's names for the private ranges, which an allow-list may use too */
-const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
-
 /**
  * TRUST_PROXY is an allow-list of proxy addresses: IPs, CIDRs or proxy-addr's range names. Never a
  * hop count and never `true`: those would trust whatever X-Forwarded-For a client sends.
@@ -165,7 +163,7 @@ function parseTrustProxy (value: string): string[] {
     const version = isIP(address)
     // A /0 range trusts every peer: the same as `true`, so it is refused like `true`.
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (version === 6 ? 128 : 32))
-    if (!NAMED_RANGES.has(entry) && (version === 0 || !prefixOk || extra !== undefined)) {
+    if (!(entry in NAMED_PROXY_RANGES) && (version === 0 || !prefixOk || extra !== undefined)) {
       throw new ConfigError(`TRUST_PROXY: '${entry}' is not an IP address or CIDR range (a comma-separated allow-list of proxies; never a hop count or 'true')`)
     }
   }

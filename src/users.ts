@@ -111,6 +111,11 @@ export class UserDirectory {
     return user !== null && matches && user.username === username ? user : null
   }
 
+  /** Password checks running and waiting now (the hashing queue's load). */
+  get hashingLoad (): { running: number, waiting: number, clients: number } {
+    return this.#hashing.load
+  }
+
   /**
    * The demo users the store holds with their published passwords: a development instance that
    * once ran against this Redis would have seeded them. Production refuses to start while any is there.

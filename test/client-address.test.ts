@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clientAddress, normaliseAddress } from '../src/client-address.js'
+import { clientAddress, normaliseAddress, trustedProxies } from '../src/client-address.js'
 
 t.test('every spelling of one client is that client; what is not an address is nothing', async (t) => {
   const cases: Array<[string, string | undefined]> = [
@@ -38,4 +38,27 @@ t.test('a forwarded value that is not an address falls back to the hop that sent
   t.equal(clientAddress({ ip: 'garbage', ips: ['127.0.0.1', '10.0.0.5', 'garbage'] }), '10.0.0.5', 'the trusted proxy that wrote it')
   t.equal(clientAddress({ ip: 'garbage', ips: ['10.0.0.9', 'garbage'] }), '10.0.0.9', 'or the socket peer')
   t.equal(clientAddress({ ip: 'garbage', ips: [] }), 'unknown', 'no chain at all (cannot happen over a socket)')
+})
+
+t.test('trusted proxies: each hop parsed like a client address before the allow-list decides', async (t) => {
+  const trusted = trustedProxies(['10.0.0.0/24', '192.0.2.1', 'loopback', '2001:db8:1::/48'])
+  const cases: Array<[string, boolean]> = [
+    ['10.0.0.6', true],
+    ['10.0.0.6:8080', true],
+    ['[10.0.0.6]', true],
+    ['::ffff:10.0.0.6', true],
+    ['10.0.1.6', false],
+    ['192.0.2.1', true],
+    ['192.0.2.2', false],
+    ['127.0.0.1', true],
+    ['::1', true],
+    ['[::1]:443', true],
+    ['2001:db8:1:ff::5', true],
+    ['2001:db8:2::5', false],
+    ['garbage', false],
+    ['', false],
+  ]
+  for (const [hop, expected] of cases) t.equal(trusted(hop), expected, `${hop}: ${expected ? 'trusted' : 'not trusted'}`)
+  t.equal(trustedProxies(['uniquelocal'])('172.16.5.4'), true, 'named ranges: uniquelocal')
+  t.equal(trustedProxies(['linklocal'])('fe80::1%eth0'), true, 'named ranges: linklocal, with a zone id')
 })

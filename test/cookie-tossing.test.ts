@@ -51,9 +51,8 @@ async function suite (t: Test, store: StoreKind) {
     assertRefused(t, response, 'two access cookies')
     t.equal(response.headers['www-authenticate'], 'Bearer error="invalid_request", error_description="The request carries a token cookie more than once (another site may have planted one); nothing was used"', 'RFC 6750 invalid_request')
     t.same(expired(response), {
-      access_token: ['api.example.test/', 'api.example.test/api', 'api.example.test/api/', 'api.example.test/api/profile', 'example.test/', 'example.test/api', 'example.test/api/', 'example.test/api/profile'],
-      refresh_token: ['api.example.test/', 'api.example.test/api', 'api.example.test/api/', 'api.example.test/api/profile', 'example.test/', 'example.test/api', 'example.test/api/', 'example.test/api/profile'],
-    }, 'every Domain a sibling could have tossed a cookie under, at every path the request matches; never the API\'s own host-only cookie')
+      access_token: ['(host)/api', '(host)/api/', '(host)/api/profile', 'api.example.test/', 'api.example.test/api', 'api.example.test/api/', 'api.example.test/api/profile', 'example.test/', 'example.test/api', 'example.test/api/', 'example.test/api/profile'],
+    }, 'the doubled name, under every Domain a sibling could have tossed it, at every path the request matches; never the API\'s own host-only cookie at Path=/')
 
     assertRefused(t, await profile(app, { cookie: tossed, ...bearer(victim.access) }), 'with a Bearer header too')
     assertRefused(t, await app.inject({ method: 'GET', url: '/api/admin', headers: { cookie: `access_token=${attacker.access}; refresh_token=x; access_token=${attacker.access}` } }), 'the same cookie twice, on /api/admin')
@@ -79,7 +78,9 @@ async function suite (t: Test, store: StoreKind) {
     const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: tossed, origin: SPA, host: 'api.example.test' } })
     assertRefused(t, response, 'cookie refresh')
     t.equal(response.headers['www-authenticate'], undefined, 'no Bearer challenge off the protected routes')
-    t.same(expired(response).refresh_token, ['api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/refresh', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/refresh'])
+    t.same(expired(response), {
+      refresh_token: ['(host)/', '(host)/auth/', '(host)/auth/refresh', 'api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/refresh', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/refresh'],
+    }, 'never the API\'s own refresh cookie at Path=/auth')
     t.notOk(setCookies(response).get('refresh_token')?.value, 'no new refresh cookie')
 
     const withBody = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: tossed, origin: SPA }, payload: { refresh_token: victim.refreshToken } })
@@ -110,12 +111,25 @@ async function suite (t: Test, store: StoreKind) {
     })
     t.equal(response.statusCode, 204, '204 as always')
     t.same(expired(response), {
-      access_token: ['(host)/', 'api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/logout', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/logout'],
-      refresh_token: ['(host)/auth', 'api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/logout', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/logout'],
-    }, 'the usual cleared cookies, and every tossed variant')
+      access_token: ['(host)/', '(host)/auth', '(host)/auth/', '(host)/auth/logout', 'api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/logout', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/logout'],
+      refresh_token: ['(host)/auth'],
+    }, 'the cookies logout always clears, and every planted copy of the doubled one')
     t.equal((await profile(app, bearer(victim.access))).statusCode, 200, 'the victim\'s access token is not denied')
     t.equal((await profile(app, bearer(attacker.access))).statusCode, 200, 'nor the attacker\'s')
     t.equal((await refresh(app, victim.refreshToken)).statusCode, 200, 'and the victim\'s session was not ended')
+  })
+
+  t.test('logout with doubled cookies ends nothing, even the session its Bearer header or body token names', async (t) => {
+    const { app } = await buildTestApp(t, store, ENV)
+    const victim = await cookieSession(app, USERS.alice)
+    const other = await cookieSession(app, USERS.alice)
+    const doubled = `access_token=${victim.access}; access_token=${victim.access}`
+    const withBearer = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: doubled, ...bearer(other.access) } })
+    t.equal(withBearer.statusCode, 204, 'Bearer + doubled cookies: 204')
+    const withBody = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: doubled }, payload: { refresh_token: other.refreshToken } })
+    t.equal(withBody.statusCode, 204, 'body token + doubled cookies: 204')
+    t.equal((await profile(app, bearer(other.access))).statusCode, 200, 'the Bearer token\'s session lives on')
+    t.equal((await refresh(app, other.refreshToken)).statusCode, 200, 'and the body token was not spent')
   })
 
   t.test('two Cookie header lines count as one header', async (t) => {
@@ -134,30 +148,55 @@ for (const store of STORE_KINDS) t.test(`${store} store`, t => suite(t, store))
 
 t.test('the refusal is audited once per client and window, without cookie values', async (t) => {
   const { stream, records } = logCapture()
-  const { app } = await buildTestApp(t, 'memory', { ...ENV, LOG_LEVEL: 'info' }, { logStream: stream })
+  const { app } = await buildTestApp(t, 'memory', { ...ENV, LOG_LEVEL: 'info', TRUST_PROXY: '10.0.0.1' }, { logStream: stream })
   const victim = await cookieSession(app, USERS.alice)
   const cookie = `access_token=${victim.access}; access_token=${victim.access}; refresh_token=${victim.refreshToken}; refresh_token=${victim.refreshToken}`
   for (let i = 0; i < 5; i++) await profile(app, { cookie })
   await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie } })
-  await profile(app, { cookie, 'x-forwarded-for': '203.0.113.9' }) // not trusted: the same client
+  await profile(app, { cookie, 'x-forwarded-for': '203.0.113.9' }) // not from the trusted proxy: the same client
+  // Another client, through the trusted proxy, on the refresh route.
+  await app.inject({ method: 'POST', url: '/auth/refresh', remoteAddress: '10.0.0.1', headers: { cookie: `refresh_token=${victim.refreshToken}; refresh_token=x`, 'x-forwarded-for': '198.51.100.4' } })
+  await app.inject({ method: 'POST', url: '/auth/refresh', remoteAddress: '10.0.0.1', headers: { cookie: `refresh_token=${victim.refreshToken}; refresh_token=x`, 'x-forwarded-for': '198.51.100.4' } })
   const audits = records().filter(line => line.event === 'cookie_tossing')
-  t.equal(audits.length, 1, 'one line for six refusals from one client')
+  t.equal(audits.length, 2, 'one line for six refusals from one client, one for two from another')
   t.match(audits[0], { level: 40, event: 'cookie_tossing', ip: '127.0.0.1', cookies: ['access_token', 'refresh_token'], reqId: String })
+  t.match(audits[1], { level: 40, event: 'cookie_tossing', ip: '198.51.100.4', cookies: ['refresh_token'] })
   t.same(Object.keys(audits[0] ?? {}).sort(), ['cookies', 'event', 'hostname', 'ip', 'level', 'msg', 'pid', 'reqId', 'time'])
   const text = JSON.stringify(records())
   t.notOk(text.includes(victim.access), 'no access token in the log')
   t.notOk(text.includes(victim.refreshToken), 'no refresh token in the log')
 })
 
-t.test('where a tossed cookie can live: each parent domain of the host, each path the request matches', async (t) => {
-  const { tossedCookieScopes } = await import('../plugins/presented-tokens.js')
-  const scopes = (path: string, host: string) => tossedCookieScopes(path, host).map(s => `${s.domain}${s.path}`)
-  t.same(scopes('/auth/refresh', 'API.Example.test'), ['api.example.test/', 'api.example.test/auth', 'api.example.test/auth/', 'api.example.test/auth/refresh', 'example.test/', 'example.test/auth', 'example.test/auth/', 'example.test/auth/refresh'], 'lower-cased, every prefix')
-  t.same(scopes('/api/', 'a.b'), ['a.b/', 'a.b/api', 'a.b/api/'], 'a trailing slash: /api/ matches, so does /api')
-  t.same(scopes('/api/profile', 'localhost'), [], 'a one-label host: no Domain a cookie could name')
-  t.same(scopes('/api/profile', '127.0.0.1'), [], 'an IPv4 address: cookies for it are host-only')
-  t.same(scopes('/api/profile', '[::1]'), [], 'an IPv6 address')
-  t.same(scopes('/api/profile', 'evil.test;path=/'), [], 'a Host that would inject cookie attributes is not echoed')
-  t.same(scopes('/a;b/c', 'x.y'), ['x.y/'], 'a path with characters a cookie path cannot hold: only the safe prefixes')
-  t.ok(scopes('/a/b/c/d/e/f/g/h/i/j', 'a.b.c.d.e.f.g.h.i.j').length <= 6 * 8, 'bounded for deep paths and long hosts')
+t.test('where a tossed cookie can live: each parent domain of the host and host-only, each path the request matches', async (t) => {
+  const { tossedCookieScopes, MAX_EXPIRIES } = await import('../plugins/presented-tokens.js')
+  const scopes = (path: string, host: string, names: Array<'access_token' | 'refresh_token'> = ['refresh_token']) =>
+    tossedCookieScopes(path, host, names).map(s => `${s.name === 'access_token' ? 'A ' : ''}${s.domain ?? '(host)'}${s.path}`)
+  t.same(scopes('/auth/refresh', 'API.Example.test'), [
+    'example.test/auth/refresh', 'api.example.test/auth/refresh', '(host)/auth/refresh',
+    'example.test/auth/', 'api.example.test/auth/', '(host)/auth/',
+    'example.test/auth', 'api.example.test/auth',
+    'example.test/', 'api.example.test/', '(host)/',
+  ], 'lower-cased; the most specific path first, the shortest domain first; not the API\'s own cookie (host-only, /auth)')
+  t.same(scopes('/api/', 'a.b', ['access_token']), ['A a.b/api/', 'A (host)/api/', 'A a.b/api', 'A (host)/api', 'A a.b/'], 'a trailing slash: /api/ matches, so does /api')
+  t.same(scopes('/api/profile', 'localhost', ['access_token']), ['A (host)/api/profile', 'A (host)/api/', 'A (host)/api'], 'a one-label host: host-only copies only')
+  t.same(scopes('/auth/refresh', '127.0.0.1'), ['(host)/auth/refresh', '(host)/auth/', '(host)/'], 'an IP address: host-only too')
+  t.same(scopes('/auth/refresh', 'evil.test;path=/'), ['(host)/auth/refresh', '(host)/auth/', '(host)/'], 'a Host that would inject cookie attributes is not echoed')
+  t.same(scopes('/a;b/c', 'x.y'), ['x.y/', '(host)/'], 'a path with characters a cookie path cannot hold: only the safe prefixes')
+  const many = tossedCookieScopes('/api/profile', 'api.eu.corp.example.com', ['access_token', 'refresh_token'])
+  t.equal(many.length, MAX_EXPIRIES, `a five-label host with both names doubled: cut at ${MAX_EXPIRIES}`)
+  t.same([...new Set(many.map(s => s.domain))].slice(0, 4), ['example.com', 'corp.example.com', 'eu.corp.example.com', 'api.eu.corp.example.com'], 'the parents nearest the site come first')
+})
+
+t.test('the refusal\'s headers stay small enough for a proxy to pass them (nginx buffers 4–8 KB)', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { ...ENV, TRUST_PROXY: '127.0.0.1' })
+  const response = await app.inject({
+    url: '/api/profile',
+    headers: { cookie: 'access_token=a; access_token=b; refresh_token=c; refresh_token=d', 'x-forwarded-host': 'api.eu.corp.example.com' },
+  })
+  t.equal(response.statusCode, 401)
+  const setCookie = [response.headers['set-cookie'] ?? []].flat()
+  let bytes = 0
+  for (const [name, value] of Object.entries(response.headers)) for (const line of [value ?? ''].flat()) bytes += `${name}: ${String(line)}\r\n`.length
+  t.ok(setCookie.length <= 24, `${setCookie.length} expiries`)
+  t.ok(bytes < 4096, `all headers together: ${bytes} bytes`)
 })

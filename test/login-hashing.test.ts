@@ -132,12 +132,34 @@ t.test('known and unknown usernames wait in the same queue: the busy answer tell
   const login = (username: string, password: string) => app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': '192.0.2.40' }, payload: { username, password } })
   for (const [first, third] of [['nobody', USERS.alice.username], [USERS.alice.username, 'nobody']] as const) {
     const held = [login(first, 'x'), login(first, 'y')]
-    await new Promise(resolve => setTimeout(resolve, 5)) // both are hashing now (a hash takes tens of ms)
+    await bothChecking(app)
     const answer = await login(third, 'z')
     t.equal(answer.statusCode, 429, `${third} while two logins of ${first} are hashing: 429`)
     t.same(answer.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins from this client are being checked at once; retry in a second', code: 'LOGIN_BUSY' })
     t.same((await Promise.all(held)).map(r => r.statusCode), [401, 401])
   }
+})
+
+/** Resolves once two password checks of one client are in the queue. */
+async function bothChecking (app: Awaited<ReturnType<typeof buildTestApp>>['app']): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const load = app.users.hashingLoad
+    if (load.running + load.waiting === 2) return
+    await new Promise(resolve => setTimeout(resolve, 1))
+  }
+  throw new Error('the two logins never reached the hashing queue')
+}
+
+t.test('a login refused as LOGIN_BUSY counts in the login limit', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { ...ENV, RATE_LIMIT_LOGIN_MAX: '1' })
+  const login = (username: string) => app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': '192.0.2.41' }, payload: { username, password: 'x' } })
+  const held = [login('first'), login('second')]
+  await bothChecking(app)
+  t.equal((await login('third')).json().code, 'LOGIN_BUSY', 'a third at once is refused')
+  await Promise.all(held)
+  const again = await login('third')
+  t.equal(again.statusCode, 429)
+  t.equal(again.json().code, 'RATE_LIMITED', 'the same username from the same client again: its refused attempt was counted')
 })
 
 t.test('many clients at once: beyond what the queue holds or within its wait, 503 LOGIN_BUSY, and every attempt counts in the login limit', async (t) => {
@@ -152,7 +174,9 @@ t.test('many clients at once: beyond what the queue holds or within its wait, 50
   t.same([...new Set(busy.map(answer => `${answer.code} ${answer.retryAfter}`))], ['LOGIN_BUSY 1'], 'LOGIN_BUSY, Retry-After: 1')
   t.same([...new Set(answers.map(answer => answer.status))].sort(), [401, 503], 'the others were checked')
 
-  const retried = await login(clients[0] ?? '', `user-${clients[0]}-a`, 'x')
-  t.equal(retried.status, 429, 'the same username from the same client again: its busy attempt was counted')
+  const sent = clients.flatMap(ip => [[ip, `user-${ip}-a`], [ip, `user-${ip}-b`]] as const)
+  const [ip, username] = sent[answers.findIndex(answer => answer.status === 503)] ?? ['', '']
+  const retried = await login(ip, username, 'x')
+  t.equal(retried.status, 429, 'a username refused with 503 from its client, again: its busy attempt was counted')
   t.equal(retried.code, 'RATE_LIMITED')
 })

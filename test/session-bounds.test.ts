@@ -51,6 +51,21 @@ async function suite (t: Test, store: StoreKind) {
     t.equal((await refresh(app, newest)).statusCode, 401, '…and the session is revoked: its newest token is dead')
   })
 
+  t.test('logout with a spent refresh token: 32 rotations back ends the session, 33 back ends nothing', async (t) => {
+    const { app } = await buildTestApp(t, store)
+    const chain = async () => {
+      const tokens = [(await loginTokens(app, USERS.alice)).refresh_token]
+      for (let i = 0; i < 40; i++) tokens.push((await refresh(app, tokens.at(-1) ?? '')).json().refresh_token)
+      return tokens // tokens[40] is live, tokens[8..39] are the last 32 spent
+    }
+    const ended = await chain()
+    t.equal((await logout(app, ended[8] ?? '')).statusCode, 204)
+    t.equal((await refresh(app, ended[40] ?? '')).statusCode, 401, '32 back: the session is ended')
+    const kept = await chain()
+    t.equal((await logout(app, kept[7] ?? '')).statusCode, 204)
+    t.equal((await refresh(app, kept[40] ?? '')).statusCode, 200, '33 back: the session lives on')
+  })
+
   t.test('a login beyond SESSIONS_PER_USER_MAX ends the account\'s oldest session', async (t) => {
     const { stream, records } = logCapture()
     const { app } = await buildTestApp(t, store, { SESSIONS_PER_USER_MAX: '3', LOG_LEVEL: 'info' }, { logStream: stream })

@@ -107,3 +107,13 @@ for (const store of STORE_KINDS) {
     }
   })
 }
+
+t.test('a trusted proxy named in X-Forwarded-For with a port or brackets is still a proxy, not the client', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { TRUST_PROXY: '10.0.0.0/24', RATE_LIMIT_LOGIN_MAX: '2' })
+  const statuses = []
+  for (const chain of ['198.51.100.7, 10.0.0.6:8080', '198.51.100.7, [10.0.0.6]', '198.51.100.7:5000, [10.0.0.6]:80']) statuses.push((await loginVia(app, PROXY, chain)).statusCode)
+  t.same(statuses, [401, 401, 429], 'all three count as 198.51.100.7 (the third is over its limit of two)')
+  t.equal((await loginVia(app, PROXY, '198.51.100.8, 10.0.0.6:8080', USERS.alice.password)).statusCode, 200, 'another client behind the same proxies has its own budget')
+  const mappedPeer = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '::ffff:10.0.0.5', headers: { 'x-forwarded-for': '198.51.100.7' }, payload: { username: 'alice', password: 'wrong' } })
+  t.equal(mappedPeer.statusCode, 429, 'a proxy whose socket address is IPv4-mapped is trusted too')
+})
