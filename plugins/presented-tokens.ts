@@ -83,7 +83,8 @@ export function refuseDuplicatedTokenCookies (request: FastifyRequest, options: 
 
 /** RFC 6265 cookie-path characters we are willing to echo (no `;`, controls or spaces). */
 const SAFE_PATH = /^\/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$/
-const HOSTNAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/
+/** A host name the cookie library accepts as a Domain: letter-digit-hyphen labels, none starting or ending in `-`. */
+const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 const MAX_PATH_PREFIXES = 8
 const MAX_DOMAINS = 4
 /** Expiries in one answer at most: past a few KB of headers, proxies refuse the answer (nginx: 4–8 KB). */
@@ -95,20 +96,21 @@ const OWN_PATH: Record<TokenCookieName, string> = { [ACCESS_COOKIE]: ACCESS_COOK
 export interface CookieScope { name: TokenCookieName, domain?: string, path: string }
 
 /**
- * Where a tossed copy of the doubled cookies can live: every Path the request's path matches
- * (`/api/profile`, `/api/`, `/api`, `/`), under every Domain a page of the site could set it for
- * (the parents of this host with at least two labels, shortest first, and the host itself; the
- * browser refuses public suffixes by itself) and host-only. Never the host-only cookie at the API's
- * own path: that one is the client's, and expiring it would leave the browser with only the planted
- * one if it refused one of these expiries. The most specific paths come first (a planted cookie
- * picks a long path, to be sent first), and at most MAX_EXPIRIES are returned.
+ * Where a tossed copy of the doubled cookies can live: under every Domain a page of the site could
+ * set it for, at every Path the request's path matches (`/api/profile`, `/api/`, `/api`, `/`). Most
+ * likely first, as at most MAX_EXPIRIES are returned: the parents of this host with at least two
+ * labels, shortest first (what a sibling subdomain can set; the browser refuses public suffixes by
+ * itself), then the host itself (only a page on a subdomain of it can set that), then host-only.
+ * Never the host-only cookie at the API's own path: that one is the client's, and expiring it would
+ * leave the browser with only the planted one if it refused one of these expiries.
  */
 export function tossedCookieScopes (path: string, hostname: string, names: TokenCookieName[]): CookieScope[] {
   const host = hostname.toLowerCase()
   const domains: Array<string | undefined> = []
   if (HOSTNAME.test(host) && isIP(host) === 0) {
     const labels = host.split('.')
-    for (let i = labels.length - 2; i >= 0 && domains.length < MAX_DOMAINS; i--) domains.push(labels.slice(i).join('.'))
+    for (let i = labels.length - 2; i >= 1 && domains.length < MAX_DOMAINS - 1; i--) domains.push(labels.slice(i).join('.'))
+    domains.push(host)
   }
   domains.push(undefined)
 
@@ -125,8 +127,8 @@ export function tossedCookieScopes (path: string, hostname: string, names: Token
   const safe = paths.slice(0, MAX_PATH_PREFIXES).filter(p => SAFE_PATH.test(p)).reverse()
 
   const scopes: CookieScope[] = []
-  for (const p of safe) {
-    for (const domain of domains) {
+  for (const domain of domains) {
+    for (const p of safe) {
       for (const name of names) {
         if (domain === undefined && p === OWN_PATH[name]) continue
         scopes.push(domain === undefined ? { name, path: p } : { name, domain, path: p })

@@ -49,7 +49,7 @@ export const NAMED_PROXY_RANGES: Record<string, string[]> = {
  */
 export function trustedProxies (entries: string[]): (hop: string) => boolean {
   const trusted = new BlockList()
-  for (const entry of entries.flatMap(entry => NAMED_PROXY_RANGES[entry] ?? [entry])) {
+  for (const entry of entries.flatMap(entry => Object.hasOwn(NAMED_PROXY_RANGES, entry) ? NAMED_PROXY_RANGES[entry] ?? [] : [entry])) {
     const [address = '', prefix] = entry.split('/')
     const family = isIPv4(address) ? 'ipv4' : 'ipv6'
     if (prefix === undefined) trusted.addAddress(address, family)

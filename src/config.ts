@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
-import { NAMED_PROXY_RANGES } from './client-address.js'
+import { NAMED_PROXY_RANGES, parseAddress } from './client-address.js'
 
 /** Raised when the environment cannot give a safe configuration; the message names the variable. */
 export class ConfigError extends Error {
@@ -159,15 +159,31 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
 function parseTrustProxy (value: string): string[] {
   const entries = splitList(value)
   for (const entry of entries) {
+    if (Object.hasOwn(NAMED_PROXY_RANGES, entry)) continue
     const [address = '', prefix, extra] = entry.split('/')
     const version = isIP(address)
-    // A /0 range trusts every peer: the same as `true`, so it is refused like `true`.
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (version === 6 ? 128 : 32))
-    if (!(entry in NAMED_PROXY_RANGES) && (version === 0 || !prefixOk || extra !== undefined)) {
+    if (version === 0 || !prefixOk || extra !== undefined) {
       throw new ConfigError(`TRUST_PROXY: '${entry}' is not an IP address or CIDR range (a comma-separated allow-list of proxies; never a hop count or 'true')`)
+    }
+    // A range as wide as a /0 trusts every peer, the same as `true`; no proxy fleet needs more than
+    // an IPv4 /8. An IPv6 range may cover IPv4 peers too (through the IPv4-mapped block ::ffff:0:0/96).
+    if (ipv4PrefixCovered(address, version, prefix === undefined ? undefined : Number(prefix)) < 8) {
+      throw new ConfigError(`TRUST_PROXY: '${entry}' trusts a range wider than an IPv4 /8 (a client anywhere in it could choose its own address); list your proxies' addresses or subnets`)
     }
   }
   return entries
+}
+
+/** The IPv4 prefix length of what an entry trusts of the IPv4 space (33 when it trusts none of it). */
+function ipv4PrefixCovered (address: string, version: number, prefix: number | undefined): number {
+  if (version === 4) return prefix ?? 32
+  const bits = prefix ?? 128
+  const ranges = new BlockList()
+  ranges.addSubnet(address, bits, 'ipv6')
+  if (ranges.check('::ffff:0.0.0.0', 'ipv6') && ranges.check('::ffff:255.255.255.255', 'ipv6')) return 0
+  // A range inside the mapped block: ::ffff:a.b.c.d/p is the IPv4 a.b.c.d/(p - 96).
+  return parseAddress(address)?.family === 'ipv4' ? Math.max(0, bits - 96) : 33
 }
 
 /**

@@ -38,6 +38,9 @@ t.test('a forwarded value that is not an address falls back to the hop that sent
   t.equal(clientAddress({ ip: 'garbage', ips: ['127.0.0.1', '10.0.0.5', 'garbage'] }), '10.0.0.5', 'the trusted proxy that wrote it')
   t.equal(clientAddress({ ip: 'garbage', ips: ['10.0.0.9', 'garbage'] }), '10.0.0.9', 'or the socket peer')
   t.equal(clientAddress({ ip: 'garbage', ips: [] }), 'unknown', 'no chain at all (cannot happen over a socket)')
+  t.equal(clientAddress({ ip: undefined as unknown as string }), 'unknown', 'no address at all (a socket already gone)')
+  t.equal(normaliseAddress(undefined), undefined)
+  t.equal(normaliseAddress(123), undefined)
 })
 
 t.test('trusted proxies: each hop parsed like a client address before the allow-list decides', async (t) => {

@@ -227,9 +227,9 @@ t.test('CORS_ORIGINS and TRUST_PROXY are comma-separated lists, trimmed', async 
 })
 
 t.test('TRUST_PROXY is an allow-list of addresses, never a hop count or true', async (t) => {
-  t.same(loadConfig({ TRUST_PROXY: '127.0.0.1,::1,10.0.0.0/8,fd00::/8,loopback' }).trustProxy,
-    ['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback'])
-  for (const value of ['1', '2', 'true', '*', '10.0.0.0/33', '10.0.0.0/8/1', 'proxy.example.com', '::1/129', '0.0.0.0/0', '::/0', '1.2.3.4/0']) {
+  t.same(loadConfig({ TRUST_PROXY: '127.0.0.1,::1,10.0.0.0/8,fd00::/8,loopback,2001:db8::/32,::ffff:10.0.0.0/104,uniquelocal' }).trustProxy,
+    ['127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback', '2001:db8::/32', '::ffff:10.0.0.0/104', 'uniquelocal'])
+  for (const value of ['1', '2', 'true', '*', '10.0.0.0/33', '10.0.0.0/8/1', 'proxy.example.com', '::1/129', '0.0.0.0/0', '::/0', '1.2.3.4/0', 'constructor', '__proto__', '0.0.0.0/1', '128.0.0.0/7', '::/1', '::/80', '::ffff:0:0/96', '::ffff:10.0.0.0/100']) {
     refused(t, { TRUST_PROXY: value }, 'TRUST_PROXY', value)
   }
 })

@@ -172,19 +172,23 @@ t.test('where a tossed cookie can live: each parent domain of the host and host-
   const scopes = (path: string, host: string, names: Array<'access_token' | 'refresh_token'> = ['refresh_token']) =>
     tossedCookieScopes(path, host, names).map(s => `${s.name === 'access_token' ? 'A ' : ''}${s.domain ?? '(host)'}${s.path}`)
   t.same(scopes('/auth/refresh', 'API.Example.test'), [
-    'example.test/auth/refresh', 'api.example.test/auth/refresh', '(host)/auth/refresh',
-    'example.test/auth/', 'api.example.test/auth/', '(host)/auth/',
-    'example.test/auth', 'api.example.test/auth',
-    'example.test/', 'api.example.test/', '(host)/',
-  ], 'lower-cased; the most specific path first, the shortest domain first; not the API\'s own cookie (host-only, /auth)')
-  t.same(scopes('/api/', 'a.b', ['access_token']), ['A a.b/api/', 'A (host)/api/', 'A a.b/api', 'A (host)/api', 'A a.b/'], 'a trailing slash: /api/ matches, so does /api')
+    'example.test/auth/refresh', 'example.test/auth/', 'example.test/auth', 'example.test/',
+    'api.example.test/auth/refresh', 'api.example.test/auth/', 'api.example.test/auth', 'api.example.test/',
+    '(host)/auth/refresh', '(host)/auth/', '(host)/',
+  ], 'lower-cased; a sibling\'s domain first, then the host\'s, then host-only, the most specific path first; not the API\'s own cookie (host-only, /auth)')
+  t.same(scopes('/api/', 'a.b', ['access_token']), ['A a.b/api/', 'A a.b/api', 'A a.b/', 'A (host)/api/', 'A (host)/api'], 'a trailing slash: /api/ matches, so does /api')
   t.same(scopes('/api/profile', 'localhost', ['access_token']), ['A (host)/api/profile', 'A (host)/api/', 'A (host)/api'], 'a one-label host: host-only copies only')
   t.same(scopes('/auth/refresh', '127.0.0.1'), ['(host)/auth/refresh', '(host)/auth/', '(host)/'], 'an IP address: host-only too')
   t.same(scopes('/auth/refresh', 'evil.test;path=/'), ['(host)/auth/refresh', '(host)/auth/', '(host)/'], 'a Host that would inject cookie attributes is not echoed')
   t.same(scopes('/a;b/c', 'x.y'), ['x.y/', '(host)/'], 'a path with characters a cookie path cannot hold: only the safe prefixes')
   const many = tossedCookieScopes('/api/profile', 'api.eu.corp.example.com', ['access_token', 'refresh_token'])
   t.equal(many.length, MAX_EXPIRIES, `a five-label host with both names doubled: cut at ${MAX_EXPIRIES}`)
-  t.same([...new Set(many.map(s => s.domain))].slice(0, 4), ['example.com', 'corp.example.com', 'eu.corp.example.com', 'api.eu.corp.example.com'], 'the parents nearest the site come first')
+  t.same([...new Set(many.map(s => s.domain))], ['example.com', 'corp.example.com', 'eu.corp.example.com'], 'the parents nearest the site come first, every path of each')
+  const fourLabels = tossedCookieScopes('/auth/refresh', 'api.eu.example.test', ['access_token', 'refresh_token']).map(s => `${s.name} ${s.domain ?? '(host)'}${s.path}`)
+  t.ok(fourLabels.includes('access_token example.test/') && fourLabels.includes('refresh_token eu.example.test/'), 'a parent at Path=/ is never cut')
+  for (const host of ['api-.example.test', '-api.example.test', `${'a'.repeat(64)}.example.test`, 'api..example.test']) {
+    t.same(scopes('/auth/refresh', host), ['(host)/auth/refresh', '(host)/auth/', '(host)/'], `${host.slice(0, 20)}: not a Domain the cookie library accepts, host-only copies only`)
+  }
 })
 
 t.test('the refusal\'s headers stay small enough for a proxy to pass them (nginx buffers 4–8 KB)', async (t) => {
@@ -199,4 +203,15 @@ t.test('the refusal\'s headers stay small enough for a proxy to pass them (nginx
   for (const [name, value] of Object.entries(response.headers)) for (const line of [value ?? ''].flat()) bytes += `${name}: ${String(line)}\r\n`.length
   t.ok(setCookie.length <= 24, `${setCookie.length} expiries`)
   t.ok(bytes < 4096, `all headers together: ${bytes} bytes`)
+})
+
+t.test('a Host the cookie library would refuse as a Domain still gets the 401, never a 500', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', ENV)
+  for (const host of ['api-.example.test', `${'a'.repeat(64)}.example.test`]) {
+    const refused = await profile(app, { cookie: 'access_token=a; access_token=b', host })
+    t.equal(refused.statusCode, 401, `${host.slice(0, 20)}: 401`)
+    t.same(expired(refused), { access_token: ['(host)/api', '(host)/api/', '(host)/api/profile'] }, 'host-only expiries only')
+    const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: 'access_token=a; access_token=b', host } })
+    t.equal(logout.statusCode, 204, 'logout: 204')
+  }
 })
