@@ -9,6 +9,7 @@ export type AuditEvent =
   | 'login_succeeded'
   | 'login_failed'
   | 'token_refreshed'
+  | 'refresh_replayed'
   | 'refresh_failed'
   | 'refresh_token_reused'
   | 'logged_out'
@@ -40,6 +41,7 @@ const MESSAGES: Record<AuditEvent, string> = {
   login_succeeded: 'login succeeded',
   login_failed: 'login failed',
   token_refreshed: 'tokens refreshed',
+  refresh_replayed: 'a just-spent refresh token came back within the grace window: answered with its successor',
   refresh_failed: 'refresh refused',
   refresh_token_reused: 'a spent refresh token came back: its session is revoked',
   logged_out: 'logged out',

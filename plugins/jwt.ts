@@ -1,4 +1,5 @@
 import fastifyJwt from '@fastify/jwt'
+import { createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import { accessTokenCodec, accessTokenJwtOptions, type AccessTokenClaims, type AccessTokenCodec, type AccessTokenPayload } from '../src/tokens/access-token.js'
 
@@ -23,9 +24,13 @@ declare module 'fastify' {
  * `request.jwtVerify` or the `trusted` option.
  */
 export default fp(async function jwt (fastify) {
-  await fastify.register(fastifyJwt, accessTokenJwtOptions(fastify.config))
+  const options = accessTokenJwtOptions(fastify.config)
+  await fastify.register(fastifyJwt, options)
+  // Consulted only for tokens that failed as expired: built once, uncached.
+  const ignoringExpiry = createVerifier({ ...options.verify, key: options.secret, ignoreExpiration: true, cache: false })
   fastify.decorate('accessTokens', accessTokenCodec({
     sign: (payload) => fastify.jwt.sign(payload),
     verify: (token) => fastify.jwt.verify(token),
+    verifyIgnoringExpiry: (token) => ignoringExpiry(token),
   }, fastify.config.accessTokenTtl))
 }, { name: 'jwt', dependencies: ['config'] })

@@ -35,7 +35,11 @@ function responseExamplesKept (schema: { response?: Record<string, ResponseSchem
   const response = Object.fromEntries(Object.entries(schema.response).map(([status, value]) => {
     if (value.$ref === undefined || value.examples === undefined) return [status, value]
     const { $ref, examples, ...rest } = value
-    return [status, { ...rest, content: { 'application/json': { schema: { $ref }, example: examples[0] } } }]
+    // Several answers to one status (a 401 that means "refresh" or "sign in again"): named by code.
+    const shown = examples.length === 1
+      ? { example: examples[0] }
+      : { examples: Object.fromEntries(examples.map((example, i) => [(example as { code?: string }).code ?? `example${i + 1}`, { value: example }])) }
+    return [status, { ...rest, content: { 'application/json': { schema: { $ref }, ...shown } } }]
   }))
   return { ...schema, response }
 }

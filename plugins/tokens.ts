@@ -16,5 +16,6 @@ export default fp(async function tokens (fastify) {
     accessTokenTtl: fastify.config.accessTokenTtl,
     refreshTokenTtl: fastify.config.refreshTokenTtl,
     maxSessionsPerUser: fastify.config.maxSessionsPerUser,
+    refreshReuseGrace: fastify.config.refreshReuseGrace,
   }))
 }, { name: 'tokens', dependencies: ['config', 'store', 'users', 'jwt'] })

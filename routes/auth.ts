@@ -111,7 +111,11 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         operationId: 'refresh',
         summary: 'Spend a refresh token for a new token pair',
         description: 'The refresh token comes from the body, else from the `refresh_token` cookie, and the answer uses the same transport. ' +
-        'Each refresh token works once: presenting a spent one revokes its whole session, so never refresh the same token twice in parallel.',
+        'Each refresh token is spent once. Within `REFRESH_REUSE_GRACE` seconds (default 30) of its rotation, the spent token presented again ' +
+        '(a retry after a lost answer, a second tab) is answered with the same successor refresh token and a fresh access token, as long as that ' +
+        'successor is unspent: concurrent refreshes are safe and never fork the session. After the window, or once the successor was spent, ' +
+        'presenting the old token is reuse and revokes the whole session. Trade-off: a thief replaying a stolen token within the window gets the ' +
+        'same successor as the owner, and the theft is detected at the next rotation (when one of them presents a spent token) instead of at once.',
         body: ref(RefreshTokenBody),
         cookies: REFRESH_COOKIE_PARAMETER,
         response: {
@@ -125,7 +129,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       const presented = presentedRefreshToken(request)
       // An absent token is as invalid as a wrong one (same 401, same message).
       const issued = await tokens.refresh(presented?.token ?? '')
-      request.audit('token_refreshed', { userId: issued.userId, sessionId: issued.sessionId })
+      request.audit(issued.replayed ? 'refresh_replayed' : 'token_refreshed', { userId: issued.userId, sessionId: issued.sessionId })
       return sendTokens(reply, issued, presented?.via ?? 'body')
     })
   })

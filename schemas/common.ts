@@ -23,7 +23,7 @@ export function ref<T extends TSchema> (schema: T, options: { description?: stri
 /** What each error status means, unless a route says more precisely. */
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'The request is malformed: see `message`',
-  401: 'No valid access token (see the `WWW-Authenticate` header), or a token cookie sent twice (`DUPLICATE_TOKEN_COOKIE`: another site of the domain may have planted one; nothing was used)',
+  401: 'No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again. `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used',
   403: 'The access token lacks the required role',
   413: 'The body is larger than 16 KiB',
   415: 'The body is not JSON',
@@ -46,9 +46,9 @@ const ERROR_HEADERS: Record<number, Record<string, object>> = {
 /** A body as the API sends it for a status: the example of that response in the document. */
 export type ErrorExample = Pick<ErrorResponse, 'message' | 'code'>
 /** What each status usually says, as the API really words it (test/openapi.test.ts checks the codes). */
-const ERROR_EXAMPLES: Record<number, ErrorExample> = {
+const ERROR_EXAMPLES: Record<number, ErrorExample | ErrorExample[]> = {
   400: { message: 'body must be object', code: 'FST_ERR_VALIDATION' },
-  401: { message: 'Authentication required', code: 'INVALID_ACCESS_TOKEN' },
+  401: [{ message: 'Authentication required', code: 'INVALID_ACCESS_TOKEN' }, { message: 'The access token expired', code: 'ACCESS_TOKEN_EXPIRED' }],
   403: { message: "This resource requires the role 'admin'", code: 'INSUFFICIENT_ROLE' },
   413: { message: 'Request body is too large', code: 'FST_ERR_CTP_BODY_TOO_LARGE' },
   415: { message: 'Unsupported Media Type', code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' },
@@ -67,11 +67,11 @@ export function errorResponses (meanings: Record<number, string | true | ErrorMe
   return Object.fromEntries(Object.entries(meanings).map(([code, meaning]) => {
     const status = Number(code)
     const own = typeof meaning === 'object' ? meaning : undefined
-    const example = { statusCode: status, error: STATUS_CODES[status] ?? 'Error', ...(own?.example ?? ERROR_EXAMPLES[status]) }
+    const bodies = [own?.example ?? ERROR_EXAMPLES[status] ?? []].flat()
     return [code, ref(ErrorResponse, {
       description: own?.description ?? (meaning === true ? ERROR_MEANINGS[status] ?? 'Error' : String(meaning)),
       ...(ERROR_HEADERS[status] === undefined ? {} : { headers: ERROR_HEADERS[status] }),
-      examples: [example],
+      examples: bodies.map(body => ({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', ...body })),
     })]
   }))
 }

@@ -30,6 +30,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_LOGIN_MAX: PerMinute(5),
   RATE_LIMIT_REFRESH_MAX: PerMinute(60),
   SESSIONS_PER_USER_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
   HTTP_HEADERS_TIMEOUT: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
   HTTP_REQUEST_TIMEOUT: Type.Integer({ minimum: 1, maximum: 3600, default: 15 }),
   HTTP_KEEP_ALIVE_TIMEOUT: Type.Integer({ minimum: 1, maximum: 3600, default: 72 }),
@@ -60,6 +61,8 @@ export interface Config {
   refreshTokenTtl: number
   /** an account's live sessions at most; a login beyond ends the oldest */
   maxSessionsPerUser: number
+  /** seconds in which a just-spent refresh token gets the same successor again; 0: strict */
+  refreshReuseGrace: number
   usersFile: string | undefined
   /** development (only) without USERS_FILE seeds demo users */
   seedDemoUsers: boolean
@@ -80,6 +83,8 @@ export interface Config {
 }
 
 export const MIN_SECRET_BYTES = 32
+/** The longest refresh grace window production accepts, in seconds. */
+export const MAX_PRODUCTION_GRACE = 300
 
 /**
  * Reads and validates the environment. Throws ConfigError naming the offending variable;
@@ -112,6 +117,9 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
       if (env[name] === 0) throw new ConfigError(`${name}=0 turns rate limiting off, which production refuses (it is meant for benchmarks)`)
     }
   }
+  if (isProduction && env.REFRESH_REUSE_GRACE > MAX_PRODUCTION_GRACE) {
+    throw new ConfigError(`REFRESH_REUSE_GRACE=${env.REFRESH_REUSE_GRACE} is longer than production allows (${MAX_PRODUCTION_GRACE} s): a stolen refresh token is only detected once the window has passed`)
+  }
   if (env.HTTP_HEADERS_TIMEOUT > env.HTTP_REQUEST_TIMEOUT) {
     throw new ConfigError('HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT (the headers are part of the request)')
   }
@@ -135,6 +143,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     accessTokenTtl: env.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
     maxSessionsPerUser: env.SESSIONS_PER_USER_MAX,
+    refreshReuseGrace: env.REFRESH_REUSE_GRACE,
     usersFile: env.USERS_FILE,
     seedDemoUsers: env.NODE_ENV === 'development' && env.USERS_FILE === undefined,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),

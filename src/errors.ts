@@ -27,13 +27,20 @@ export class StoreUnavailableError extends ApiError {
   }
 }
 
-/** Access token missing, malformed, expired, forged or revoked. */
+/** Access token missing, malformed, forged or revoked: the client should sign out. */
 export class InvalidAccessTokenError extends ApiError {
   /** false when no token was presented at all (RFC 6750: no error attribute then) */
   readonly presented: boolean
-  constructor (message: string, presented = true) {
-    super(401, 'INVALID_ACCESS_TOKEN', message)
+  constructor (message: string, presented = true, code = 'INVALID_ACCESS_TOKEN') {
+    super(401, code, message)
     this.presented = presented
+  }
+}
+
+/** An access token that is valid in every respect but its expiry: the client should refresh. */
+export class AccessTokenExpiredError extends InvalidAccessTokenError {
+  constructor () {
+    super('The access token expired', true, 'ACCESS_TOKEN_EXPIRED')
   }
 }
 

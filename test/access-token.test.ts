@@ -1,16 +1,9 @@
-import { createHmac } from 'node:crypto'
 import t from 'tap'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
+import { ACCESS_TOKEN_HEADER as GOOD_HEADER, forgeJwt as forge } from './helpers/tokens.js'
 
-/** Hand-made JWTs, to forge what the service's signer never would, with the service's own key. */
-function forge (header: object, claims: object, key: string = TEST_SECRET, algorithm = 'sha256'): string {
-  const encode = (part: object) => Buffer.from(JSON.stringify(part)).toString('base64url')
-  const unsigned = `${encode(header)}.${encode(claims)}`
-  return `${unsigned}.${createHmac(algorithm, key).update(unsigned).digest('base64url')}`
-}
 const now = () => Math.floor(Date.now() / 1000)
-const GOOD_HEADER = { alg: 'HS256', typ: 'at+jwt' }
 
 t.test('the running app pins algorithm, issuer, audience, type, lifetime, expiry and not-before', async (t) => {
   const { app, config } = await buildTestApp(t, 'memory')
@@ -18,6 +11,7 @@ t.test('the running app pins algorithm, issuer, audience, type, lifetime, expiry
   const real = JSON.parse(Buffer.from(String(issued.access_token.split('.')[1]), 'base64url').toString())
   const claims = () => ({ ...real, iat: now(), exp: now() + config.accessTokenTtl })
   const invalid = 'The access token is invalid'
+  const expired = () => ({ ...real, iat: now() - config.accessTokenTtl - 60, exp: now() - 60 })
 
   const control = await profile(app, bearer(forge(GOOD_HEADER, claims())))
   t.equal(control.statusCode, 200, 'a well-formed hand-made token passes: the forger is sound')
@@ -31,7 +25,13 @@ t.test('the running app pins algorithm, issuer, audience, type, lifetime, expiry
     ['a foreign audience', forge(GOOD_HEADER, { ...claims(), aud: 'another-api' }), invalid],
     ['another key', forge(GOOD_HEADER, claims(), 'another-secret-that-is-32-bytes-long!!'), invalid],
     ['not yet valid (nbf)', forge(GOOD_HEADER, { ...claims(), nbf: now() + 60 }), invalid],
-    ['expired', forge(GOOD_HEADER, { ...claims(), iat: now() - config.accessTokenTtl - 60, exp: now() - 60 }), 'The access token has expired'],
+    ['expired', forge(GOOD_HEADER, expired()), 'The access token expired'],
+    ['expired, from a foreign issuer', forge(GOOD_HEADER, { ...expired(), iss: 'someone-else' }), invalid],
+    ['expired, for a foreign audience', forge(GOOD_HEADER, { ...expired(), aud: 'another-api' }), invalid],
+    ['expired, signed with another key', forge(GOOD_HEADER, expired(), 'another-secret-that-is-32-bytes-long!!'), invalid],
+    ['expired, typ JWT', forge({ alg: 'HS256', typ: 'JWT' }, expired()), invalid],
+    ['expired, with a lifetime longer than ACCESS_TOKEN_TTL', forge(GOOD_HEADER, { ...expired(), iat: now() - 10 * 365 * 86_400 }), invalid],
+    ['expired, roles not a list', forge(GOOD_HEADER, { ...expired(), roles: 'admin' }), invalid],
     ['a lifetime longer than ACCESS_TOKEN_TTL', forge(GOOD_HEADER, { ...claims(), exp: now() + 10 * 365 * 86_400 }), invalid],
     ['issued in the future', forge(GOOD_HEADER, { ...claims(), iat: now() + 3600, exp: now() + 3600 + 60 }), invalid],
     ['roles not a list', forge(GOOD_HEADER, { ...claims(), roles: 'admin' }), invalid],
@@ -48,6 +48,7 @@ t.test('the running app pins algorithm, issuer, audience, type, lifetime, expiry
     const response = await profile(app, bearer(token))
     t.equal(response.statusCode, 401, `${name}: 401`)
     t.equal(response.json().message, message, `${name}: ${message}`)
+    t.equal(response.json().code, message === invalid ? 'INVALID_ACCESS_TOKEN' : 'ACCESS_TOKEN_EXPIRED', `${name}: code`)
     t.equal(response.headers['www-authenticate'], `Bearer error="invalid_token", error_description="${message}"`, `${name}: challenge`)
   }
 })

@@ -28,7 +28,9 @@ for (const store of STORE_KINDS) {
     await login(app, USERS.alice.username, 'wrong-again') // the third attempt: over the limit
     await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.9', payload: { username: 'nobody', password: 'x' } })
     const second = (await refresh(app, first.refresh_token)).json()
-    await refresh(app, first.refresh_token) // reuse: revokes the session
+    await refresh(app, first.refresh_token) // within the grace window: answered with the same successor
+    await refresh(app, second.refresh_token)
+    await refresh(app, first.refresh_token) // reuse (its successor is spent): revokes the session
     await refresh(app, 'not-a-token')
     await refresh(app, FORGED_REFRESH_TOKEN) // well-formed, naming a victim, never issued
     const other = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.10', payload: { username: USERS.root.username, password: USERS.root.password } })
@@ -41,7 +43,7 @@ for (const store of STORE_KINDS) {
     const rootSid = JSON.parse(Buffer.from(other.json().access_token.split('.')[1], 'base64url').toString()).sid as string
 
     t.same(events.map(e => e.event), [
-      'login_succeeded', 'login_failed', 'rate_limited', 'login_failed', 'token_refreshed',
+      'login_succeeded', 'login_failed', 'rate_limited', 'login_failed', 'token_refreshed', 'refresh_replayed', 'token_refreshed',
       'refresh_token_reused', 'refresh_failed', 'refresh_failed', 'login_succeeded', 'logged_out',
     ], 'the events, in order')
     t.match(events[0], { level: INFO, event: 'login_succeeded', userId: alice, sessionId: sid })
@@ -49,12 +51,14 @@ for (const store of STORE_KINDS) {
     t.match(events[2], { level: WARN, event: 'rate_limited', limit: 'login', userId: alice })
     t.match(events[3], { level: INFO, event: 'login_failed', userId: userIdFor('nobody') })
     t.match(events[4], { level: INFO, event: 'token_refreshed', userId: alice, sessionId: sid })
-    t.match(events[5], { level: WARN, event: 'refresh_token_reused', userId: alice, sessionId: sid })
-    t.match(events[6], { level: INFO, event: 'refresh_failed' })
-    t.equal(events[6]?.claimedUserId, undefined, 'a malformed token names no user')
-    t.same(pick(events[7], 'event', 'userId', 'sessionId', 'claimedUserId', 'claimedSessionId'), { event: 'refresh_failed', claimedUserId: VICTIM, claimedSessionId: FORGED_SESSION }, 'a forged token\'s ids are claims, never attributed to the user')
-    t.match(events[8], { level: INFO, event: 'login_succeeded', userId: userIdFor('root'), sessionId: rootSid })
-    t.match(events[9], { level: INFO, event: 'logged_out', userId: userIdFor('root'), sessionIds: [rootSid] })
+    t.match(events[5], { level: INFO, event: 'refresh_replayed', userId: alice, sessionId: sid })
+    t.match(events[6], { level: INFO, event: 'token_refreshed', userId: alice, sessionId: sid })
+    t.match(events[7], { level: WARN, event: 'refresh_token_reused', userId: alice, sessionId: sid })
+    t.match(events[8], { level: INFO, event: 'refresh_failed' })
+    t.equal(events[8]?.claimedUserId, undefined, 'a malformed token names no user')
+    t.same(pick(events[9], 'event', 'userId', 'sessionId', 'claimedUserId', 'claimedSessionId'), { event: 'refresh_failed', claimedUserId: VICTIM, claimedSessionId: FORGED_SESSION }, 'a forged token\'s ids are claims, never attributed to the user')
+    t.match(events[10], { level: INFO, event: 'login_succeeded', userId: userIdFor('root'), sessionId: rootSid })
+    t.match(events[11], { level: INFO, event: 'logged_out', userId: userIdFor('root'), sessionIds: [rootSid] })
 
     const requestIds = events.map(e => e.reqId)
     t.ok(requestIds.every(id => typeof id === 'string' && id !== ''), 'every event carries its request id')

@@ -117,18 +117,19 @@ for (const store of STORE_KINDS) {
       t.equal(third.statusCode, 200, 'the new refresh token works in turn')
     })
 
-    t.test('a spent refresh token presented again revokes the whole session', async (t) => {
+    t.test('a spent refresh token presented again once its successor was spent revokes the whole session', async (t) => {
       const { app } = await buildTestApp(t, store)
       const first = await loginTokens(app, USERS.alice)
       const other = await loginTokens(app, USERS.alice)
       const second = (await refresh(app, first.refresh_token)).json()
+      const third = (await refresh(app, second.refresh_token)).json()
 
       const replay = await refresh(app, first.refresh_token)
       t.equal(replay.statusCode, 401)
       t.same(replay.json(), { statusCode: 401, error: 'Unauthorized', message: 'The refresh token is invalid, expired, spent or revoked', code: 'INVALID_REFRESH_TOKEN' })
 
-      t.equal((await refresh(app, second.refresh_token)).statusCode, 401, 'the newest refresh token of the session is dead')
-      for (const token of [first.access_token, second.access_token]) {
+      t.equal((await refresh(app, third.refresh_token)).statusCode, 401, 'the newest refresh token of the session is dead')
+      for (const token of [first.access_token, second.access_token, third.access_token]) {
         const response = await profile(app, bearer(token))
         t.equal(response.statusCode, 401, 'every access token of the session is denied')
         t.equal(response.json().message, 'The access token has been revoked')

@@ -6,8 +6,20 @@ const PARALLEL = 25
 const ROUNDS = 20
 
 for (const store of STORE_KINDS) {
-  t.test(`${store} store: of ${PARALLEL} concurrent refreshes with one token exactly one wins, ${ROUNDS} times`, async (t) => {
+  t.test(`${store} store: of ${PARALLEL} concurrent refreshes with one token exactly one rotates and all get its successor, ${ROUNDS} times`, async (t) => {
     const { app } = await buildTestApp(t, store)
+    for (let round = 0; round < ROUNDS; round++) {
+      const tokens = await loginTokens(app, USERS.alice)
+      const responses = await Promise.all(Array.from({ length: PARALLEL }, () => refresh(app, tokens.refresh_token)))
+      t.same([...new Set(responses.map(r => r.statusCode))], [200], `round ${round}: all 200`)
+      const successors = [...new Set(responses.map(r => r.json().refresh_token))]
+      t.equal(successors.length, 1, `round ${round}: one successor`)
+      t.equal((await refresh(app, successors[0])).statusCode, 200, `round ${round}: which rotates once more`)
+    }
+  })
+
+  t.test(`${store} store, strict mode: of ${PARALLEL} concurrent refreshes with one token exactly one wins, ${ROUNDS} times`, async (t) => {
+    const { app } = await buildTestApp(t, store, { REFRESH_REUSE_GRACE: '0' })
     for (let round = 0; round < ROUNDS; round++) {
       const tokens = await loginTokens(app, USERS.alice)
       const responses = await Promise.all(Array.from({ length: PARALLEL }, () => refresh(app, tokens.refresh_token)))

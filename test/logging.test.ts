@@ -22,7 +22,9 @@ for (const store of STORE_KINDS) {
     await app.inject({ url: '/api/admin', headers: bearer(body.access_token) })
     const rotated = (await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: body.refresh_token } })).json()
     secrets.push(rotated.access_token, rotated.refresh_token)
-    await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: body.refresh_token } }) // reuse
+    const rotatedAgain = (await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: rotated.refresh_token } })).json()
+    secrets.push(rotatedAgain.access_token, rotatedAgain.refresh_token)
+    await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: body.refresh_token } }) // reuse: its successor is spent
     const cookieRefreshed = setCookies(await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: cookieRefresh } }))
     secrets.push(String(cookieRefreshed.get('refresh_token')?.value), String(cookieRefreshed.get('access_token')?.value))
     await login(app, USERS.alice.username, 'wrong-password-in-a-log?')

@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config.js'
 import { renderOpenApi } from '../src/openapi.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens } from './helpers/http.js'
+import { expiredCopy } from './helpers/tokens.js'
 
 interface Operation { security?: Array<Record<string, string[]>> }
 interface OpenApiDocument {
@@ -124,8 +125,8 @@ t.test('DOCS_ENABLED=false, and production by default, serve no documentation', 
 })
 
 t.test('every documented error example is what the API really answers', async (t) => {
-  const { app } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com' })
-  const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { operationId: string, responses: Record<string, { content?: Record<string, { example?: Record<string, unknown> }> }> }>> }>()
+  const { app, config } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com' })
+  const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { operationId: string, responses: Record<string, { content?: Record<string, { example?: Record<string, unknown>, examples?: Record<string, { value: Record<string, unknown> }> }> }> }>> }>()
   const alice = await loginTokens(app, USERS.alice)
   const cookieLogin = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', headers: { 'x-auth-mode': 'cookie' }, payload: { username: USERS.root.username, password: USERS.root.password } })
   const refreshCookie = String(cookieLogin.cookies.find(c => c.name === 'refresh_token')?.value)
@@ -143,8 +144,10 @@ t.test('every documented error example is what the API really answers', async (t
     'refresh 403': () => app.inject(post('/auth/refresh', {}, { cookie: `refresh_token=${refreshCookie}`, origin: 'https://evil.example.com' })),
     'logout 400': () => app.inject(post('/auth/logout', '[]', json)),
     'logout 403': () => app.inject(post('/auth/logout', {}, { cookie: `refresh_token=${refreshCookie}`, origin: 'https://evil.example.com' })),
-    'getProfile 401': () => app.inject({ url: '/api/profile' }),
-    'getAdminArea 401': () => app.inject({ url: '/api/admin' }),
+    'getProfile 401 INVALID_ACCESS_TOKEN': () => app.inject({ url: '/api/profile' }),
+    'getProfile 401 ACCESS_TOKEN_EXPIRED': () => app.inject({ url: '/api/profile', headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) }),
+    'getAdminArea 401 INVALID_ACCESS_TOKEN': () => app.inject({ url: '/api/admin' }),
+    'getAdminArea 401 ACCESS_TOKEN_EXPIRED': () => app.inject({ url: '/api/admin', headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) }),
     'getAdminArea 403': () => app.inject({ url: '/api/admin', headers: bearer(alice.access_token) }),
   }
   // Not reproducible without an outage (test/outage.test.ts) or a limit on every route: same body everywhere.
@@ -154,19 +157,25 @@ t.test('every documented error example is what the API really answers', async (t
   for (const methods of Object.values(document.paths)) {
     for (const operation of Object.values(methods)) {
       for (const [status, response] of Object.entries(operation.responses)) {
-        const example = response.content?.['application/json']?.example
         if (Number(status) < 400) continue
-        t.ok(example !== undefined, `${operation.operationId} ${status}: has an example`)
-        t.equal(example?.statusCode, Number(status), `${operation.operationId} ${status}: the example's statusCode`)
-        const send = requests[`${operation.operationId} ${status}`]
-        if (send === undefined) {
-          t.ok(elsewhere.has(status), `${operation.operationId} ${status}: reproduced here or one of the statuses whose body is the same on every route`)
-          continue
+        const media = response.content?.['application/json']
+        // One example, or several named by their code (a 401 that means "refresh" or "sign in").
+        const examples: Array<[string, Record<string, unknown> | undefined]> = media?.examples === undefined
+          ? [[`${operation.operationId} ${status}`, media?.example]]
+          : Object.entries(media.examples).map(([name, { value }]) => [`${operation.operationId} ${status} ${name}`, value])
+        for (const [name, example] of examples) {
+          t.ok(example !== undefined, `${name}: has an example`)
+          t.equal(example?.statusCode, Number(status), `${name}: the example's statusCode`)
+          const send = requests[name]
+          if (send === undefined) {
+            t.ok(elsewhere.has(status), `${name}: reproduced here or one of the statuses whose body is the same on every route`)
+            continue
+          }
+          const real = await send()
+          t.equal(real.statusCode, Number(status), `${name}: the request produces it`)
+          t.same(real.json(), example, `${name}: the documented example is the real body`)
+          checked++
         }
-        const real = await send()
-        t.equal(real.statusCode, Number(status), `${operation.operationId} ${status}: the request produces it`)
-        t.same(real.json(), example, `${operation.operationId} ${status}: the documented example is the real body`)
-        checked++
       }
     }
   }

@@ -16,7 +16,8 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
   const live = keep(await loginTokens(app, USERS.alice))
   const rotated = keep((await refresh(app, live.refresh_token)).json())
   const reused = keep(await loginTokens(app, USERS.alice))
-  keep((await refresh(app, reused.refresh_token)).json())
+  const reusedNext = keep((await refresh(app, reused.refresh_token)).json())
+  keep((await refresh(app, reusedNext.refresh_token)).json())
   t.equal((await refresh(app, reused.refresh_token)).statusCode, 401, 'reuse: revoked by the rotation script')
   const byRefresh = keep(await loginTokens(app, USERS.alice))
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: byRefresh.refresh_token } })
@@ -46,6 +47,7 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
       `${base}:account`,
       `${base}:session:${sid(live)}`,
       `${base}:spent-recent:${sid(live)}`,
+      `${base}:replay:${sid(live)}`,
       `${base}:sessions`,
       `${base}:deny:sid:${sid(reused)}`,
       `${base}:deny:sid:${sid(byRefresh)}`,
@@ -61,6 +63,11 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
     }, 'the live session holds the SHA-256 of its newest refresh token, and its expiry')
     t.same(await redis.lrange(`${base}:spent-recent:${sid(live)}`, 0, -1), [sha256(live.refresh_token)], 'spent tokens: hashes only')
     t.same(await redis.zrange(`${base}:sessions`, '0', '-1'), [sid(live)], 'the account\'s session index holds the live session only: reuse and both logouts took theirs out')
+    const [spentHash, successorHash, sealed] = String(await redis.get(`${base}:replay:${sid(live)}`)).split('|')
+    t.same([spentHash, successorHash], [sha256(live.refresh_token), sha256(rotated.refresh_token)], 'the replay record: the spent token\'s hash and its successor\'s')
+    t.match(sealed, /^[\w-]{100,}$/, 'and the successor sealed (base64url), never in clear')
+    const replayTtl = await redis.pttl(`${base}:replay:${sid(live)}`)
+    t.ok(replayTtl > 0 && replayTtl <= config.refreshReuseGrace * 1000, `the replay record lives no longer than the grace window (${replayTtl} ms)`)
 
     t.equal(await redis.pttl(`${base}:account`), -1, 'the account alone is permanent (docs/decisions.md)')
     for (const key of keys.filter(k => k.includes(':session') || k.includes(':spent-recent:'))) {

@@ -15,8 +15,8 @@ for (const store of STORE_KINDS) {
     await sleep(2100)
     const expired = await profile(app, bearer(first.access_token))
     t.equal(expired.statusCode, 401, 'the access token has expired')
-    t.equal(expired.json().message, 'The access token has expired')
-    t.match(expired.headers['www-authenticate'], /error="invalid_token", error_description="The access token has expired"/)
+    t.same(expired.json(), { statusCode: 401, error: 'Unauthorized', message: 'The access token expired', code: 'ACCESS_TOKEN_EXPIRED' }, 'ACCESS_TOKEN_EXPIRED: the client should refresh')
+    t.equal(expired.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="The access token expired"')
 
     const second = await refresh(app, first.refresh_token)
     t.equal(second.statusCode, 200, 'the session still refreshes within its lifetime')

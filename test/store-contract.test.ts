@@ -34,6 +34,9 @@ async function userSession (store: AuthStore, overrides: Partial<ReturnType<type
   return s
 }
 
+/** A successor with no grace window: today's strict rotation. */
+const strict = (hash: string) => ({ hash, sealed: '', graceMs: 0 })
+
 const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
   ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
 
@@ -55,30 +58,30 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
     t.test('rotation: live token rotates, a spent one revokes, anything else is invalid', async (t) => {
       const store = await open(t)
       const s = await userSession(store)
-      t.same(await store.rotateRefreshToken(presented(s, sha256('forged')), sha256('x'), ACCESS_TTL), { outcome: 'invalid' })
+      t.same(await store.rotateRefreshToken(presented(s, sha256('forged')), strict(sha256('x')), ACCESS_TTL), { outcome: 'invalid' })
       const next = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s), next, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
+      t.same(await store.rotateRefreshToken(presented(s), strict(next), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
       const third = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s, next), third, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
+      t.same(await store.rotateRefreshToken(presented(s, next), strict(third), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
       t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), false)
-      t.same(await store.rotateRefreshToken(presented(s), sha256('y'), ACCESS_TTL), { outcome: 'reused' }, 'the first, spent token')
+      t.same(await store.rotateRefreshToken(presented(s), strict(sha256('y')), ACCESS_TTL), { outcome: 'reused' }, 'the first, spent token')
       t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), true, 'the session is denied')
-      t.same(await store.rotateRefreshToken(presented(s, third), sha256('z'), ACCESS_TTL), { outcome: 'invalid' }, 'its live token is dead')
-      t.same(await store.rotateRefreshToken({ ...presented(s), sessionId: randomId() }, sha256('z'), ACCESS_TTL), { outcome: 'invalid' }, 'unknown session')
+      t.same(await store.rotateRefreshToken(presented(s, third), strict(sha256('z')), ACCESS_TTL), { outcome: 'invalid' }, 'its live token is dead')
+      t.same(await store.rotateRefreshToken({ ...presented(s), sessionId: randomId() }, strict(sha256('z')), ACCESS_TTL), { outcome: 'invalid' }, 'unknown session')
     })
 
     t.test('a session whose account is gone cannot rotate, and is revoked', async (t) => {
       const store = await open(t)
       const s = session()
       await store.createSession(s)
-      t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' })
+      t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' })
       t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
     })
 
     t.test('rotation is atomic: of 50 concurrent rotations of one token, one wins', async (t) => {
       const store = await open(t)
       const s = await userSession(store)
-      const outcomes = await Promise.all(Array.from({ length: 50 }, () => store.rotateRefreshToken(presented(s), sha256(randomId()), ACCESS_TTL)))
+      const outcomes = await Promise.all(Array.from({ length: 50 }, () => store.rotateRefreshToken(presented(s), strict(sha256(randomId())), ACCESS_TTL)))
       t.equal(outcomes.filter(o => o.outcome === 'rotated').length, 1)
       t.equal(outcomes.filter(o => o.outcome === 'reused').length, 1, 'the first loser sees reuse and revokes')
       t.equal(outcomes.filter(o => o.outcome === 'invalid').length, 48, 'the rest find the session gone')
@@ -88,7 +91,7 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const store = await open(t)
       const s = await userSession(store, { expiresAt: Date.now() + 300 })
       await new Promise(resolve => setTimeout(resolve, 400))
-      t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' })
+      t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' })
     })
 
     t.test('revocation by refresh token: live or spent tokens revoke, others do not', async (t) => {
@@ -97,7 +100,7 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.equal(await store.revokeSessionByRefreshToken(presented(s, sha256('nope')), ACCESS_TTL), false)
       t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false)
       const next = sha256(randomId())
-      await store.rotateRefreshToken(presented(s), next, ACCESS_TTL)
+      await store.rotateRefreshToken(presented(s), strict(next), ACCESS_TTL)
       t.equal(await store.revokeSessionByRefreshToken(presented(s), ACCESS_TTL), true, 'a spent token')
       t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
       t.equal(await store.revokeSessionByRefreshToken(presented(s, next), ACCESS_TTL), false, 'nothing left to revoke')
@@ -115,7 +118,7 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.equal(await store.isDenied(s.userId, s.sessionId, 'other'), true, 'by sid')
       t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), true, 'by jti')
       t.equal(await store.isDenied(randomId(), s.sessionId, 'jti-1'), false, 'denials are per user')
-      t.same(await store.rotateRefreshToken(presented(s), sha256('n'), ACCESS_TTL), { outcome: 'invalid' }, 'its refresh token is gone')
+      t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' }, 'its refresh token is gone')
       await new Promise(resolve => setTimeout(resolve, 1100))
       t.equal(await store.isDenied(s.userId, s.sessionId, 'other'), false, 'the sid denial expired with the access-token lifetime')
       t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), true, 'the jti denial lives its own TTL')
@@ -129,21 +132,21 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const hashes = [s.refreshHash]
       for (let i = 0; i < 40; i++) {
         const next = sha256(randomId())
-        t.equal((await store.rotateRefreshToken(presented(s, hashes.at(-1)), next, ACCESS_TTL)).outcome, 'rotated')
+        t.equal((await store.rotateRefreshToken(presented(s, hashes.at(-1)), strict(next), ACCESS_TTL)).outcome, 'rotated')
         hashes.push(next)
       }
       // hashes[40] is live; hashes[8..39] are the last 32 spent; hashes[0..7] are forgotten.
-      t.same(await store.rotateRefreshToken(presented(s, hashes[7]), sha256('x'), ACCESS_TTL), { outcome: 'invalid' }, '33 rotations back: invalid')
+      t.same(await store.rotateRefreshToken(presented(s, hashes[7]), strict(sha256('x')), ACCESS_TTL), { outcome: 'invalid' }, '33 rotations back: invalid')
       t.equal(await store.revokeSessionByRefreshToken(presented(s, hashes[0]), ACCESS_TTL), false, 'and it cannot end the session either')
       t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
-      t.equal((await store.rotateRefreshToken(presented(s, hashes[40]), sha256('y'), ACCESS_TTL)).outcome, 'rotated', 'the live token still rotates')
+      t.equal((await store.rotateRefreshToken(presented(s, hashes[40]), strict(sha256('y')), ACCESS_TTL)).outcome, 'rotated', 'the live token still rotates')
       // Now hashes[9..40] are the last 32 spent.
-      t.same(await store.rotateRefreshToken(presented(s, hashes[9]), sha256('z'), ACCESS_TTL), { outcome: 'reused' }, '32 rotations back: reuse, the session is revoked')
+      t.same(await store.rotateRefreshToken(presented(s, hashes[9]), strict(sha256('z')), ACCESS_TTL), { outcome: 'reused' }, '32 rotations back: reuse, the session is revoked')
       t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
 
       const other = await userSession(store)
       const otherNext = sha256(randomId())
-      await store.rotateRefreshToken(presented(other), otherNext, ACCESS_TTL)
+      await store.rotateRefreshToken(presented(other), strict(otherNext), ACCESS_TTL)
       t.equal(await store.revokeSessionByRefreshToken(presented(other), ACCESS_TTL), true, 'a recently spent token ends its session (logout, revoke)')
     })
 
@@ -161,10 +164,10 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.same(await store.createSession(fourth), { ended: [sessions[0]?.sessionId] }, 'the fourth ends the oldest')
       const oldest = sessions[0] ?? soon
       t.equal(await store.isDenied(userId, oldest.sessionId, 'j'), true, 'whose access tokens are denied')
-      t.same(await store.rotateRefreshToken(presented(oldest), sha256('n'), ACCESS_TTL), { outcome: 'invalid' }, 'and whose refresh token is dead')
+      t.same(await store.rotateRefreshToken(presented(oldest), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' }, 'and whose refresh token is dead')
       await store.revokeSession({ userId, sessionId: fourth.sessionId, accessTokenTtl: ACCESS_TTL })
       t.same(await store.createSession(bounded(Date.now() + HOUR + 4)), { ended: [] }, 'an ended session frees its place')
-      for (const s of [sessions[1], sessions[2]]) t.equal((await store.rotateRefreshToken(presented(s ?? soon), sha256(randomId()), ACCESS_TTL)).outcome, 'rotated', 'the others live on')
+      for (const s of [sessions[1], sessions[2]]) t.equal((await store.rotateRefreshToken(presented(s ?? soon), strict(sha256(randomId())), ACCESS_TTL)).outcome, 'rotated', 'the others live on')
       t.same(await store.createSession(session(randomId())), { ended: [] }, 'other accounts are counted apart')
     })
 
@@ -175,8 +178,56 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const all = Array.from({ length: 12 }, (_, i) => ({ ...session(userId), expiresAt: Date.now() + HOUR + i, maxSessionsPerUser: 5 }))
       const results = await Promise.all(all.map(s => store.createSession(s)))
       t.equal(new Set(results.flatMap(r => r.ended)).size, 7, '7 of 12 ended')
-      const outcomes = await Promise.all(all.map(s => store.rotateRefreshToken(presented(s), sha256(randomId()), ACCESS_TTL)))
+      const outcomes = await Promise.all(all.map(s => store.rotateRefreshToken(presented(s), strict(sha256(randomId())), ACCESS_TTL)))
       t.equal(outcomes.filter(o => o.outcome === 'rotated').length, 5, '5 live')
+    })
+
+    t.test('grace window: the just-spent token gets the same sealed successor while that successor is live, and nothing changes', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      const next = sha256(randomId())
+      t.same(await store.rotateRefreshToken(presented(s), { hash: next, sealed: 'sealed-successor', graceMs: 5000 }, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
+      for (let i = 0; i < 3; i++) {
+        t.same(await store.rotateRefreshToken(presented(s), { hash: sha256(randomId()), sealed: `another-${i}`, graceMs: 5000 }, ACCESS_TTL),
+          { outcome: 'replayed', expiresAt: s.expiresAt, roles: ['user', 'editor'], sealed: 'sealed-successor' }, `replay ${i + 1}: the first successor, sealed as it was stored`)
+      }
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
+      const third = sha256(randomId())
+      t.equal((await store.rotateRefreshToken(presented(s, next), { hash: third, sealed: 'sealed-third', graceMs: 5000 }, ACCESS_TTL)).outcome, 'rotated', 'the successor is still the live token')
+      t.same(await store.rotateRefreshToken(presented(s), strict(sha256('x')), ACCESS_TTL), { outcome: 'reused' }, 'once the successor is spent, the first token is reuse')
+      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true, 'and the session is revoked')
+      t.same(await store.rotateRefreshToken(presented(s, third), strict(sha256('y')), ACCESS_TTL), { outcome: 'invalid' }, 'its newest token with it')
+    })
+
+    t.test('grace window: past it, the spent token is reuse; strict rotation (0) never replays', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      await store.rotateRefreshToken(presented(s), { hash: sha256(randomId()), sealed: 'x', graceMs: 150 }, ACCESS_TTL)
+      await new Promise(resolve => setTimeout(resolve, 250))
+      t.same(await store.rotateRefreshToken(presented(s), strict(sha256('z')), ACCESS_TTL), { outcome: 'reused' }, 'after the window')
+      const strictSession = await userSession(store)
+      await store.rotateRefreshToken(presented(strictSession), strict(sha256(randomId())), ACCESS_TTL)
+      t.same(await store.rotateRefreshToken(presented(strictSession), strict(sha256('z')), ACCESS_TTL), { outcome: 'reused' }, 'strict: at once')
+    })
+
+    t.test('grace window: of 30 concurrent refreshes with one token, one rotates and 29 replay the same successor', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      const outcomes = await Promise.all(Array.from({ length: 30 }, (_, i) => store.rotateRefreshToken(presented(s), { hash: sha256(`n${i}`), sealed: `sealed-${i}`, graceMs: 5000 }, ACCESS_TTL)))
+      const rotated = outcomes.findIndex(o => o.outcome === 'rotated')
+      t.equal(outcomes.filter(o => o.outcome === 'rotated').length, 1, 'one rotation')
+      t.same([...new Set(outcomes.filter(o => o.outcome === 'replayed').map(o => o.outcome === 'replayed' ? o.sealed : ''))], [`sealed-${rotated}`], '29 replays, each with the winner\'s successor')
+      t.equal((await store.rotateRefreshToken(presented(s, sha256(`n${rotated}`)), strict(sha256('m')), ACCESS_TTL)).outcome, 'rotated', 'whose successor is the live token')
+    })
+
+    t.test('grace window: logout with the just-spent token still ends the session', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      const next = sha256(randomId())
+      await store.rotateRefreshToken(presented(s), { hash: next, sealed: 'x', graceMs: 5000 }, ACCESS_TTL)
+      t.equal(await store.revokeSessionByRefreshToken(presented(s), ACCESS_TTL), true)
+      t.same(await store.rotateRefreshToken(presented(s), { hash: sha256('q'), sealed: 'y', graceMs: 5000 }, ACCESS_TTL), { outcome: 'invalid' }, 'no replay of an ended session')
+      t.same(await store.rotateRefreshToken(presented(s, next), strict(sha256('r')), ACCESS_TTL), { outcome: 'invalid' })
     })
 
     t.test('ping answers', async (t) => {
@@ -193,7 +244,7 @@ t.test('redis: every key is under the user hash tag, and every key but the accou
   await store.createUserIfAbsent({ id: userId, username: 'k', email: null, roles: [], passwordHash: 'h' })
   const live = session(userId)
   await store.createSession(live)
-  await store.rotateRefreshToken(presented(live), sha256(randomId()), ACCESS_TTL) // → spent set
+  await store.rotateRefreshToken(presented(live), strict(sha256(randomId())), ACCESS_TTL) // → spent set
   const revoked = session(userId)
   await store.createSession(revoked)
   await store.revokeSession({ userId, sessionId: revoked.sessionId, accessTokenTtl: ACCESS_TTL, accessToken: { tokenId: 'jti', ttl: 120 } })

@@ -12,6 +12,8 @@ export function keysFor (prefix: string, userId: string) {
     sessions: `${base}:sessions`,
     /** the session's last spent refresh-token hashes, newest first (a list; `spent:` was a set before) */
     spent: (sessionId: string) => `${base}:spent-recent:${sessionId}`,
+    /** the last rotation's sealed successor, for replays within the grace window (expires with it) */
+    replay: (sessionId: string) => `${base}:replay:${sessionId}`,
     deniedSession: (sessionId: string) => `${base}:deny:sid:${sessionId}`,
     deniedToken: (tokenId: string) => `${base}:deny:jti:${tokenId}`,
   }

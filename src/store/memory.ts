@@ -1,10 +1,12 @@
-import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
 
 interface SessionEntry {
   refreshHash: string
   /** the last SPENT_TOKENS_KEPT spent hashes, newest first */
   spent: string[]
   expiresAt: number
+  /** the last rotation, answerable to a replay of its spent token until `until` (epoch ms) */
+  replay?: { spentHash: string, successorHash: string, sealed: string, until: number }
 }
 
 const SWEEP_INTERVAL_MS = 60_000
@@ -65,19 +67,25 @@ export class MemoryStore implements AuthStore {
     return { ended }
   }
 
-  async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
+  async rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number): Promise<RotationOutcome> {
     const key = sessionKey(presented.userId, presented.sessionId)
     const session = this.#liveSession(key)
     if (session === undefined) return { outcome: 'invalid' }
-    if (session.refreshHash === presented.presentedHash) {
+    const { replay } = session
+    const replayed = replay !== undefined && replay.until > this.#now() && replay.spentHash === presented.presentedHash && replay.successorHash === session.refreshHash
+    if (session.refreshHash === presented.presentedHash || replayed) {
       const user = this.#users.get(presented.userId)
       if (user === undefined) {
         this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
         return { outcome: 'invalid' }
       }
+      if (replayed) return { outcome: 'replayed', expiresAt: session.expiresAt, roles: [...user.roles], sealed: replay.sealed }
       session.spent.unshift(session.refreshHash)
       if (session.spent.length > SPENT_TOKENS_KEPT) session.spent.pop()
-      session.refreshHash = nextHash
+      session.replay = next.graceMs > 0
+        ? { spentHash: presented.presentedHash, successorHash: next.hash, sealed: next.sealed, until: this.#now() + next.graceMs }
+        : undefined
+      session.refreshHash = next.hash
       return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles] }
     }
     if (session.spent.includes(presented.presentedHash)) {

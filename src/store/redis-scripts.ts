@@ -25,9 +25,11 @@ return redis.call('ZRANGE', KEYS[2], 0, excess - 1)
 `
 
 /**
- * KEYS: session, spent, deniedSession, account, index
- * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms), sessionId, spentKept
- * → {'rotated', expiresAtMs, rolesJson} | {'reused'} | {'invalid'} | {'late'}
+ * KEYS: session, spent, deniedSession, account, index, replay
+ * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms), sessionId,
+ *       spentKept, sealedNext, graceMs
+ * → {'rotated', expiresAtMs, rolesJson} | {'replayed', expiresAtMs, rolesJson, sealedSuccessor}
+ *   | {'reused'} | {'invalid'} | {'late'}
  *
  * The account's roles come back with the rotation, so the new access token needs no second round
  * trip (a failure between the two could spend a token whose caller then hears 503). A session whose
@@ -38,38 +40,59 @@ return redis.call('ZRANGE', KEYS[2], 0, excess - 1)
  *
  * `spent` is a list of the session's last `spentKept` spent hashes, newest first: reuse of any of
  * them revokes the session; an older one is merely invalid, so a session's size stays bounded.
+ *
+ * Grace window (graceMs > 0): a rotation leaves `replay` = "spentHash|successorHash|sealedSuccessor"
+ * for graceMs. The spent token presented again while its successor is still the live token is
+ * answered 'replayed' with the sealed successor (only the spent token can open it): the same
+ * successor for every replay, never a second chain. After the window, or once the successor is spent
+ * (the next rotation replaces the record), it is reuse.
  */
 export const ROTATE_REFRESH_TOKEN = `
 local time = redis.call('TIME')
 if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[4]) then return {'late'} end
+local function revoke ()
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6])
+  redis.call('ZREM', KEYS[5], ARGV[5])
+  redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+end
 local live = redis.call('HGET', KEYS[1], 'refresh')
 if not live then return {'invalid'} end
-if live == ARGV[1] then
+local replay = nil
+if live ~= ARGV[1] then
+  local record = redis.call('GET', KEYS[6])
+  if record then
+    local spentHash, successorHash, sealed = string.match(record, '^([^|]+)|([^|]+)|(.+)$')
+    if spentHash == ARGV[1] and successorHash == live then replay = sealed end
+  end
+end
+if live == ARGV[1] or replay then
   local roles = redis.call('HGET', KEYS[4], 'roles')
   if not roles then
-    redis.call('DEL', KEYS[1], KEYS[2])
-    redis.call('ZREM', KEYS[5], ARGV[5])
-    redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+    revoke()
     return {'invalid'}
   end
   local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
+  if replay then return {'replayed', expiresAt, roles, replay} end
   redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
   redis.call('LPUSH', KEYS[2], ARGV[1])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
   redis.call('PEXPIREAT', KEYS[2], expiresAt)
+  if tonumber(ARGV[8]) > 0 then
+    redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[7], 'PX', ARGV[8])
+  else
+    redis.call('DEL', KEYS[6])
+  end
   return {'rotated', expiresAt, roles}
 end
 if redis.call('LPOS', KEYS[2], ARGV[1]) then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('ZREM', KEYS[5], ARGV[5])
-  redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+  revoke()
   return {'reused'}
 end
 return {'invalid'}
 `
 
 /**
- * KEYS: session, spent, deniedSession, index
+ * KEYS: session, spent, deniedSession, index, replay
  * ARGV: presentedHash, accessTokenTtl (s), sessionId
  * → 1 when the token belonged to the session (live, or one of its last spent) and it was revoked, else 0
  */
@@ -77,7 +100,7 @@ export const REVOKE_BY_REFRESH_TOKEN = `
 local live = redis.call('HGET', KEYS[1], 'refresh')
 if not live then return 0 end
 if live ~= ARGV[1] and not redis.call('LPOS', KEYS[2], ARGV[1]) then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
 return 1

@@ -3,7 +3,7 @@ import { StoreUnavailableError } from '../errors.js'
 import { keysFor } from './keys.js'
 import { connectOrExplain, failFastRedis } from './redis-client.js'
 import { CREATE_SESSION, CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
-import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
 export const COMMAND_TIMEOUT_MS = 500
@@ -13,8 +13,8 @@ const CLOCK_SYNC_INTERVAL_MS = 60_000
 
 interface ScriptCommands {
   createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number): Promise<string[]>
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number): Promise<[string, string?, string?]>
-  revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number): Promise<[string, string?, string?, string?]>
+  revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
 type ScriptedRedis = Redis & ScriptCommands
@@ -73,8 +73,8 @@ export class RedisStore implements AuthStore {
   static async connect (options: RedisStoreOptions): Promise<RedisStore> {
     const redis = failFastRedis(options.url, COMMAND_TIMEOUT_MS) as ScriptedRedis
     redis.defineCommand('createSession', { numberOfKeys: 2, lua: CREATE_SESSION })
-    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 5, lua: ROTATE_REFRESH_TOKEN })
-    redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 4, lua: REVOKE_BY_REFRESH_TOKEN })
+    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 6, lua: ROTATE_REFRESH_TOKEN })
+    redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 5, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     const store = new RedisStore(redis, options.keyPrefix)
     await connectOrExplain(redis, options.url)
@@ -119,22 +119,24 @@ export class RedisStore implements AuthStore {
     return { ended: beyond }
   }
 
-  async rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome> {
+  async rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number): Promise<RotationOutcome> {
     const keys = this.#keys(presented.userId)
+    const sid = presented.sessionId
     const deadline = Date.now() + this.#clockOffset + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS
-    const [outcome, expiresAt, roles] = await this.#run(() => this.#redis.rotateRefreshToken(
-      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.account, keys.sessions,
-      presented.presentedHash, nextHash, accessTokenTtl, deadline, presented.sessionId, SPENT_TOKENS_KEPT
+    const [outcome, expiresAt, roles, sealed] = await this.#run(() => this.#redis.rotateRefreshToken(
+      keys.session(sid), keys.spent(sid), keys.deniedSession(sid), keys.account, keys.sessions, keys.replay(sid),
+      presented.presentedHash, next.hash, accessTokenTtl, deadline, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs
     ))
     if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
     if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles) }
+    if (outcome === 'replayed') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles), sealed: sealed ?? '' }
     return { outcome: outcome === 'reused' ? 'reused' : 'invalid' }
   }
 
   async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean> {
     const keys = this.#keys(presented.userId)
     const revoked = await this.#run(() => this.#redis.revokeByRefreshToken(
-      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.sessions,
+      keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.sessions, keys.replay(presented.sessionId),
       presented.presentedHash, accessTokenTtl, presented.sessionId
     ))
     return revoked === 1
@@ -143,7 +145,7 @@ export class RedisStore implements AuthStore {
   async revokeSession (revocation: SessionRevocation): Promise<void> {
     const keys = this.#keys(revocation.userId)
     const multi = this.#redis.multi()
-      .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId))
+      .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId), keys.replay(revocation.sessionId))
       .zrem(keys.sessions, revocation.sessionId)
       .set(keys.deniedSession(revocation.sessionId), '1', 'EX', revocation.accessTokenTtl)
     if (revocation.accessToken !== undefined) {

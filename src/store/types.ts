@@ -29,9 +29,21 @@ export interface RefreshPresentation {
   presentedHash: string
 }
 
+/** The token a rotation issues, and what a replay of the presented token within the grace window gets. */
+export interface NextRefreshToken {
+  /** SHA-256 of the successor */
+  hash: string
+  /** the successor sealed under the presented token (src/tokens/successor-seal.ts) */
+  sealed: string
+  /** how long a replay of the presented token is answered with this successor; 0: never (strict) */
+  graceMs: number
+}
+
 export type RotationOutcome =
   /** `roles`: the account's roles now, for the new access token */
   | { outcome: 'rotated', expiresAt: number, roles: string[] }
+  /** the token was spent within the grace window and its successor is still live: `sealed` is that successor */
+  | { outcome: 'replayed', expiresAt: number, roles: string[], sealed: string }
   /** the token was already spent: the whole session has been revoked */
   | { outcome: 'reused' }
   /** unknown, expired or revoked session, a token that was never issued, or an account that is gone */
@@ -61,12 +73,13 @@ export interface AuthStore {
   /** Creates the session; resolves with the ids of the oldest sessions it ended to stay within the bound. */
   createSession (session: NewSession): Promise<{ ended: string[] }>
   /**
-   * Spends the presented refresh token and stores `nextHash` as the session's live token, in one
-   * atomic step, reading the account's roles in the same step. One of the last SPENT_TOKENS_KEPT
-   * spent tokens revokes the session (reuse detection); so does a live token whose account no
-   * longer exists. An older spent token is merely invalid.
+   * Spends the presented refresh token and stores `next` as the session's live token, in one
+   * atomic step, reading the account's roles in the same step. The token spent last, presented again
+   * within `next.graceMs` while its successor is still live, is answered 'replayed' (nothing changes).
+   * Any other of the last SPENT_TOKENS_KEPT spent tokens revokes the session (reuse detection); so
+   * does a live token whose account no longer exists. An older spent token is merely invalid.
    */
-  rotateRefreshToken (presented: RefreshPresentation, nextHash: string, accessTokenTtl: number): Promise<RotationOutcome>
+  rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number): Promise<RotationOutcome>
   /** Revokes the session if the presented token is its live or one of its spent tokens. */
   revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean>
   revokeSession (revocation: SessionRevocation): Promise<void>

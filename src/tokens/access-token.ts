@@ -1,6 +1,6 @@
 import type { SignerOptions, VerifierOptions } from 'fast-jwt'
 import type { Config } from '../config.js'
-import { InvalidAccessTokenError } from '../errors.js'
+import { AccessTokenExpiredError, InvalidAccessTokenError } from '../errors.js'
 
 /** RFC 9068 media type of JWT access tokens, written in the header and required on verify. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
@@ -27,6 +27,8 @@ export interface AccessTokenClaims extends AccessTokenPayload {
 export interface JwtFunctions {
   sign (payload: AccessTokenPayload): string
   verify (token: string): unknown
+  /** the same checks but the expiry: tells an expired token from an invalid one */
+  verifyIgnoringExpiry (token: string): unknown
 }
 
 /**
@@ -87,20 +89,42 @@ export function accessTokenCodec (jwt: JwtFunctions, lifetime: number, now: () =
       try {
         claims = jwt.verify(token)
       } catch (err) {
-        const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
-        throw new InvalidAccessTokenError(expired ? 'The access token has expired' : 'The access token is invalid')
+        if ((err as { code?: string }).code !== 'FAST_JWT_EXPIRED') throw new InvalidAccessTokenError('The access token is invalid')
+        // fast-jwt may report the expiry before other claims: "expired" only for a token whose
+        // signature and every other claim hold (a forged or foreign expired token is just invalid).
+        throw ourClaims(verifiedOrNull(() => jwt.verifyIgnoringExpiry(token)), lifetime, now) === null
+          ? new InvalidAccessTokenError('The access token is invalid')
+          : new AccessTokenExpiredError()
       }
-      if (!hasAccessClaimShapes(claims)) throw new InvalidAccessTokenError('The access token is invalid')
-      if (claims.exp - claims.iat > lifetime || claims.iat > now() / 1000 + IAT_SKEW_SECONDS) {
-        throw new InvalidAccessTokenError('The access token is invalid')
-      }
-      return claims
+      const ours = ourClaims(claims, lifetime, now)
+      if (ours === null) throw new InvalidAccessTokenError('The access token is invalid')
+      return ours
     },
   }
 }
 
+function verifiedOrNull (verify: () => unknown): unknown {
+  try {
+    return verify()
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The claims when they are ours: our claim shapes, a lifetime no longer than `lifetime`, issued no
+ * later than now (with skew). A token claiming a longer life, or issued in the future, was not made
+ * by this service (or was made with a leaked key): it is refused however well it is signed.
+ */
+function ourClaims (claims: unknown, lifetime: number, now: () => number): AccessTokenClaims | null {
+  if (!hasAccessClaimShapes(claims)) return null
+  if (claims.exp - claims.iat > lifetime || claims.iat > now() / 1000 + IAT_SKEW_SECONDS) return null
+  return claims
+}
+
 /** Signature and registered claims are fast-jwt's job; this checks the shapes of our own claims. */
 function hasAccessClaimShapes (claims: unknown): claims is AccessTokenClaims {
+  if (typeof claims !== 'object' || claims === null) return false
   const c = claims as Partial<AccessTokenClaims>
   return typeof c.sub === 'string' && typeof c.sid === 'string' && typeof c.jti === 'string' &&
     typeof c.iat === 'number' && typeof c.exp === 'number' &&

@@ -4,6 +4,7 @@ import type { AuthStore, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
 import type { AccessTokenClaims, AccessTokenCodec } from './access-token.js'
 import { newRefreshToken, parseRefreshToken } from './refresh-token.js'
+import { openSuccessor, sealSuccessor } from './successor-seal.js'
 
 export interface IssuedTokens {
   accessToken: string
@@ -28,6 +29,8 @@ export interface TokenServiceOptions {
   refreshTokenTtl: number
   /** an account's live sessions at most; a login beyond ends the oldest */
   maxSessionsPerUser: number
+  /** seconds after a rotation in which the spent token gets the same successor again; 0: strict */
+  refreshReuseGrace: number
   now?: () => number
 }
 
@@ -42,6 +45,7 @@ export class TokenService {
   readonly #accessTokenTtl: number
   readonly #refreshTokenTtl: number
   readonly #maxSessionsPerUser: number
+  readonly #graceMs: number
   readonly #now: () => number
 
   constructor (options: TokenServiceOptions) {
@@ -51,6 +55,7 @@ export class TokenService {
     this.#accessTokenTtl = options.accessTokenTtl
     this.#refreshTokenTtl = options.refreshTokenTtl
     this.#maxSessionsPerUser = options.maxSessionsPerUser
+    this.#graceMs = options.refreshReuseGrace * 1000
     this.#now = options.now ?? Date.now
   }
 
@@ -76,22 +81,28 @@ export class TokenService {
   }
 
   /**
-   * Spends the refresh token and issues a new pair. Throws InvalidRefreshTokenError (with
-   * `reason`) when the token is unknown, expired, revoked, or spent — the last revokes the session.
+   * Spends the refresh token and issues a new pair. Within the grace window after a rotation, the
+   * spent token gets the same successor again (`replayed`: a retry or a second tab, not a second
+   * chain). Throws InvalidRefreshTokenError (with `reason`) when the token is unknown, expired,
+   * revoked, or spent otherwise — the last revokes the session.
    */
-  async refresh (refreshToken: string): Promise<IssuedTokens & { userId: string, sessionId: string }> {
+  async refresh (refreshToken: string): Promise<IssuedTokens & { userId: string, sessionId: string, replayed: boolean }> {
     const presented = parseRefreshToken(refreshToken)
     if (presented === null) throw new InvalidRefreshTokenError()
+    const named = { userId: presented.userId, sessionId: presented.sessionId }
     const next = newRefreshToken(presented.userId, presented.sessionId)
     const rotation = await this.#store.rotateRefreshToken(
-      { userId: presented.userId, sessionId: presented.sessionId, presentedHash: presented.hash },
-      next.hash,
+      { ...named, presentedHash: presented.hash },
+      { hash: next.hash, sealed: this.#graceMs > 0 ? sealSuccessor(refreshToken, next.token) : '', graceMs: this.#graceMs },
       this.#accessTokenTtl
     )
-    if (rotation.outcome !== 'rotated') throw new InvalidRefreshTokenError(rotation.outcome, { userId: presented.userId, sessionId: presented.sessionId })
+    if (rotation.outcome === 'reused' || rotation.outcome === 'invalid') throw new InvalidRefreshTokenError(rotation.outcome, named)
+    // The store gives the successor back sealed; only the token it succeeds can open it.
+    const successor = rotation.outcome === 'replayed' ? openSuccessor(refreshToken, rotation.sealed) : next.token
+    if (successor === null) throw new InvalidRefreshTokenError('invalid', named)
     // Roles are the account's as of this rotation, so a changed account takes effect at refresh.
     const user = { id: presented.userId, roles: rotation.roles }
-    return { ...this.#issue(user, presented.sessionId, next.token, rotation.expiresAt, this.#now()), userId: user.id, sessionId: presented.sessionId }
+    return { ...this.#issue(user, presented.sessionId, successor, rotation.expiresAt, this.#now()), ...named, replayed: rotation.outcome === 'replayed' }
   }
 
   /**
