@@ -115,7 +115,8 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         '(a retry after a lost answer, a second tab) is answered with the same successor refresh token and a fresh access token, as long as that ' +
         'successor is unspent: concurrent refreshes are safe and never fork the session. After the window, or once the successor was spent, ' +
         'presenting the old token is reuse and revokes the whole session. Trade-off: a thief replaying a stolen token within the window gets the ' +
-        'same successor as the owner, and the theft is detected at the next rotation (when one of them presents a spent token) instead of at once.',
+        'same successor as the owner; the theft is detected once one of them presents a token more than the window after the other rotated it, ' +
+        'not at once.',
         body: ref(RefreshTokenBody),
         cookies: REFRESH_COOKIE_PARAMETER,
         response: {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { sha256 } from '../src/ids.js'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
 import { PrivateRedis, withRedis } from './helpers/redis.js'
@@ -59,7 +60,7 @@ async function failClosedEverywhere (t: Test, app: FastifyInstance, tokens: { ac
 t.test('a stalled Redis (SIGSTOP): 503 within a second, then recovery on SIGCONT', async (t) => {
   const redis = await PrivateRedis.start()
   t.teardown(() => redis.stop()) // teardowns run last-in first-out: the app's (which still talks to Redis) first
-  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  const { app, config } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
   const tokens = await loginTokens(app, USERS.alice)
   const spare = await loginTokens(app, USERS.alice)
 
@@ -68,6 +69,12 @@ t.test('a stalled Redis (SIGSTOP): 503 within a second, then recovery on SIGCONT
   redis.resume()
 
   await eventually(t, 'protected routes answer again', async () => (await profile(app, bearer(tokens.access_token))).statusCode === 200)
+  // The rotation written before the stall ran when Redis woke up, after its caller had heard 503: it
+  // must have changed nothing (a spent token would now be answered as a replay, hiding the damage).
+  const [userId, sessionId] = tokens.refresh_token.split('.')
+  const base = `${config.redisKeyPrefix}{user:${userId}}`
+  const stored = await withRedis(redis.url, async client => [await client.hget(`${base}:session:${sessionId}`, 'refresh'), await client.llen(`${base}:spent-recent:${sessionId}`)])
+  t.same(stored, [sha256(tokens.refresh_token), 0], 'the session\'s live token is still the one that got the 503, nothing was spent')
   const retried = await refresh(app, tokens.refresh_token)
   t.equal(retried.statusCode, 200, 'the refresh that got a 503 can be retried with the same token: the late rotation changed nothing')
   t.equal((await login(app, USERS.alice.username, USERS.alice.password)).statusCode, 200)

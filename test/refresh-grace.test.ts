@@ -3,6 +3,8 @@ import { STORE_KINDS, USERS, buildTestApp, type StoreKind } from './helpers/app.
 import { bearer, loginTokens, profile, refresh, setCookies } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 import { keysUnder, withRedis } from './helpers/redis.js'
+import { claimsOf } from './helpers/tokens.js'
+import { openSuccessor } from '../src/tokens/successor-seal.js'
 
 const jti = (accessToken: string) => JSON.parse(Buffer.from(String(accessToken.split('.')[1]), 'base64url').toString()).jti as string
 
@@ -31,7 +33,8 @@ async function suite (t: Test, store: StoreKind) {
     const retried = await refresh(app, tokens.refresh_token)
     t.equal(retried.statusCode, 200)
     t.equal(retried.json().refresh_token, first.refresh_token, 'the same successor')
-    t.not(retried.json().access_token, first.access_token, 'a fresh access token for the same session')
+    t.not(retried.json().access_token, first.access_token, 'a fresh access token…')
+    t.equal(claimsOf(retried.json().access_token).sid, claimsOf(first.access_token).sid, '…for the same session')
     t.equal((await profile(app, bearer(first.access_token))).statusCode, 200, 'the first answer\'s access token still works')
   })
 
@@ -97,8 +100,12 @@ t.test('a dump of every Redis key after a rotation holds nothing that refreshes'
     return found
   })
   const pieces = [...new Set(values.flatMap(value => [value, ...value.split(/[|:{}]/)]))].filter(piece => piece.length > 0)
-  t.ok(values.some(value => value.includes('|')), 'the replay record is there')
-  t.notOk(pieces.some(piece => piece.includes(successor.split('.')[2] ?? successor)), 'the successor\'s secret is in no key or value')
+  const sealed = values.find(value => value.includes('|'))?.split('|')[2] ?? ''
+  t.ok(sealed.length > 0, 'the replay record is there, with the sealed successor')
+  const secret = successor.split('.')[2] ?? successor
+  const decodings = pieces.flatMap(piece => [piece, Buffer.from(piece, 'base64url').toString('latin1'), Buffer.from(piece, 'hex').toString('latin1')])
+  t.notOk(decodings.some(text => text.includes(secret) || text.includes(Buffer.from(secret, 'base64url').toString('latin1'))), 'the successor\'s secret is in no key or value, nor in any of them decoded')
+  t.notOk(pieces.some(piece => openSuccessor(piece, sealed) !== null), 'no stored string opens the sealed successor')
   const refreshed = await Promise.all(pieces.map(async piece => (await refresh(app, piece)).statusCode))
   t.same([...new Set(refreshed)], [401], `none of ${pieces.length} stored strings refreshes`)
   t.equal((await refresh(app, successor)).statusCode, 200, 'and the session was not revoked by trying them')

@@ -274,6 +274,15 @@ t.test('redis: every key is under the user hash tag, and every key but the accou
   })
 })
 
+t.test('redis: the replay record never outlives its session', async (t) => {
+  const prefix = uniqueKeyPrefix()
+  const store = await redisStore(t, prefix)
+  const s = await userSession(store, { expiresAt: Date.now() + 400 })
+  await store.rotateRefreshToken(presented(s), { hash: sha256(randomId()), sealed: 'sealed', graceMs: 30_000 }, ACCESS_TTL)
+  const ttl = await withRedis(await testRedisUrl(), redis => redis.pttl(`${prefix}{user:${s.userId}}:replay:${s.sessionId}`))
+  t.ok(ttl > 0 && ttl <= 400, `the record expires with the session (${ttl} ms left), not 30 s later`)
+})
+
 t.test('memory: expired entries are swept, so memory stays bounded', async (t) => {
   let now = 0
   const store = new MemoryStore(() => now)

@@ -83,7 +83,7 @@ export class MemoryStore implements AuthStore {
       session.spent.unshift(session.refreshHash)
       if (session.spent.length > SPENT_TOKENS_KEPT) session.spent.pop()
       session.replay = next.graceMs > 0
-        ? { spentHash: presented.presentedHash, successorHash: next.hash, sealed: next.sealed, until: this.#now() + next.graceMs }
+        ? { spentHash: presented.presentedHash, successorHash: next.hash, sealed: next.sealed, until: Math.min(this.#now() + next.graceMs, session.expiresAt) }
         : undefined
       session.refreshHash = next.hash
       return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles] }

@@ -78,7 +78,9 @@ if live == ARGV[1] or replay then
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
   redis.call('PEXPIREAT', KEYS[2], expiresAt)
   if tonumber(ARGV[8]) > 0 then
-    redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[7], 'PX', ARGV[8])
+    -- The window, but never past the session itself.
+    local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[7], 'PXAT', math.min(now + tonumber(ARGV[8]), tonumber(expiresAt)))
   else
     redis.call('DEL', KEYS[6])
   end
