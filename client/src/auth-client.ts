@@ -1,0 +1,186 @@
+import createClient, { type Client, type Middleware } from 'openapi-fetch'
+import type { paths } from './api.js'
+import { platformCoordination, type Coordination, type CoordinationMessage } from './coordination.js'
+import { AuthError, SignedOutError } from './errors.js'
+import { TokenRefresher } from './refresher.js'
+import type { StoredTokens, TokenStorage, Transport } from './session.js'
+import { Session } from './session.js'
+
+export interface AuthClientOptions {
+  /** the API's origin, e.g. https://api.example.com */
+  baseUrl: string
+  /** 'cookie' (browsers: HttpOnly cookies) or 'body' (mobile, REST: tokens in memory and `storage`); default 'cookie' */
+  transport?: Transport
+  /** body mode: where the tokens outlive the process (Keychain, Expo SecureStore); methods may be async */
+  storage?: TokenStorage
+  /** a fetch implementation (default: the global one) */
+  fetch?: typeof globalThis.fetch
+  /** how often a refresh that failed on the network, or was answered 429/5xx, is tried again (default 4) */
+  refreshRetries?: number
+  /** the first wait before such a retry, doubled each time (default 250 ms) */
+  retryDelayMs?: number
+  /** refresh a little before the access token runs out (default true) */
+  proactiveRefresh?: boolean
+  /** how tabs agree on who refreshes (default: Web Locks + BroadcastChannel where they exist) */
+  coordination?: Coordination
+}
+
+export interface AuthClient {
+  /** Starts a session; rejects with AuthError (code INVALID_CREDENTIALS, …) when the API refuses. */
+  login (credentials: { username: string, password: string }): Promise<void>
+  /** fetch with the session: adds the token, refreshes when needed and retries once. */
+  fetch (path: string, init?: RequestInit): Promise<Response>
+  /** openapi-fetch's typed client, with the same behaviour. */
+  readonly api: Client<paths>
+  /** Called once when the session ends (revoked, expired, logout); returns the unsubscribe function. */
+  onSignedOut (listener: () => void): () => void
+  /** Ends the session on the server and here. */
+  logout (): Promise<void>
+}
+
+/** What a 401 says the client should do. */
+async function codeOf (response: Response): Promise<string | undefined> {
+  try {
+    return ((await response.clone().json()) as { code?: unknown }).code as string | undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Creates a client kit for one API; see README "Clients". */
+export function createAuthClient (options: AuthClientOptions): AuthClient {
+  const transport = options.transport ?? 'cookie'
+  const baseUrl = options.baseUrl.replace(/\/+$/, '')
+  const rawFetch = options.fetch ?? globalThis.fetch.bind(globalThis)
+  const coordination = options.coordination ?? platformCoordination(`token-auth:${baseUrl}`)
+  const session = new Session(transport, options.storage)
+  const refresher = new TokenRefresher({
+    baseUrl,
+    transport,
+    session,
+    coordination,
+    fetch: rawFetch,
+    retries: options.refreshRetries ?? 4,
+    retryDelayMs: options.retryDelayMs ?? 250,
+    proactive: options.proactiveRefresh ?? true,
+  })
+  const listeners = new Set<() => void>()
+  let signedOutFired = false
+
+  async function signOut (tellOthers: boolean): Promise<void> {
+    refresher.stop()
+    await session.clear()
+    if (tellOthers) coordination.publish({ type: 'signed-out' })
+    if (signedOutFired) return
+    signedOutFired = true
+    for (const listener of [...listeners]) listener()
+  }
+  refresher.onSessionEnded = () => signOut(true)
+
+  coordination.subscribe((message: CoordinationMessage) => {
+    if (message.type === 'signed-out') {
+      signOut(false).catch(() => {})
+      return
+    }
+    signedOutFired = false
+    session.adopt(message, { store: false }).then(() => refresher.schedule(), () => {})
+  })
+
+  /** The request as this transport authenticates it: a Bearer header, or the cookies. */
+  function authorize (request: Request): Request {
+    if (transport === 'cookie') return new Request(request, { credentials: 'include' })
+    const authorized = new Request(request)
+    const token = session.current?.accessToken
+    if (token !== undefined) authorized.headers.set('authorization', `Bearer ${token}`)
+    return authorized
+  }
+
+  /** Before a request: the session loaded, refreshed first when its access token is (nearly) out. */
+  async function prepare (): Promise<number> {
+    await session.loaded
+    if (transport === 'body' && session.current === null) throw new SignedOutError('Not signed in')
+    if (session.current !== null && session.expiresSoon()) await refresher.refresh()
+    return session.generation
+  }
+
+  /**
+   * After an answer: an expired access token (or, in cookie mode, a missing access cookie: the
+   * browser drops it at expiry) is refreshed — unless a refresh already happened since the request
+   * left — and the request retried once; a doubled cookie is retried once (that answer expired the
+   * planted copies); any other 401 ends the session.
+   */
+  async function settle (retry: () => Promise<Response>, response: Response, sentWith: number): Promise<Response> {
+    if (response.status !== 401) return response
+    const code = await codeOf(response)
+    if (code === 'DUPLICATE_TOKEN_COOKIE') return retry()
+    const missingCookie = transport === 'cookie' && code === 'INVALID_ACCESS_TOKEN' && response.headers.get('www-authenticate') === 'Bearer'
+    if (code === 'ACCESS_TOKEN_EXPIRED' || missingCookie) {
+      if (session.generation === sentWith) await refresher.refresh()
+      const again = await retry()
+      if (again.status !== 401 || (await codeOf(again)) === 'ACCESS_TOKEN_EXPIRED') return again
+    }
+    await signOut(true)
+    throw new SignedOutError()
+  }
+
+  const retries = new WeakMap<Request, { original: Request, sentWith: number }>()
+  const middleware: Middleware = {
+    async onRequest ({ request }) {
+      const sentWith = await prepare()
+      const authorized = authorize(request)
+      retries.set(authorized, { original: request.clone(), sentWith })
+      return authorized
+    },
+    async onResponse ({ request, response }) {
+      const sent = retries.get(request)
+      if (sent === undefined) return response
+      return settle(() => rawFetch(authorize(sent.original.clone())), response, sent.sentWith)
+    },
+  }
+  const api = createClient<paths>({ baseUrl, fetch: rawFetch })
+  api.use(middleware)
+
+  return {
+    api,
+    async login ({ username, password }) {
+      const response = await rawFetch(`${baseUrl}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(transport === 'cookie' ? { 'x-auth-mode': 'cookie' } : {}) },
+        body: JSON.stringify({ username, password }),
+        ...(transport === 'cookie' ? { credentials: 'include' as const } : {}),
+      })
+      const body = await response.json() as { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
+      if (!response.ok) throw new AuthError(body.message ?? `login failed (${response.status})`, response.status, body.code)
+      const tokens: StoredTokens = Session.fromAnswer(body, Date.now())
+      signedOutFired = false
+      await session.adopt(tokens, { store: true })
+      coordination.publish({ type: 'signed-in', ...session.shareable() })
+      refresher.schedule()
+    },
+    async fetch (path, init = {}) {
+      const sentWith = await prepare()
+      const original = new Request(`${baseUrl}${path}`, init)
+      const response = await rawFetch(authorize(original.clone()))
+      return settle(() => rawFetch(authorize(original.clone())), response, sentWith)
+    },
+    onSignedOut (listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    async logout () {
+      await session.loaded
+      const current = session.current
+      try {
+        await rawFetch(`${baseUrl}/auth/logout`, transport === 'cookie'
+          ? { method: 'POST', credentials: 'include' }
+          : {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', ...(current === null ? {} : { authorization: `Bearer ${current.accessToken}` }) },
+              body: JSON.stringify(current?.refreshToken === undefined ? {} : { refresh_token: current.refreshToken }),
+            })
+      } finally {
+        await signOut(true)
+      }
+    },
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * How tabs of one origin agree on who refreshes: the browser's Web Locks API (`navigator.locks`) for
+ * the refresh itself, `BroadcastChannel` to tell the others what came of it. Where neither exists
+ * (Node, React Native) there is one "tab": the lock is a plain in-process queue and nothing is sent.
+ */
+export interface Coordination {
+  /** Runs `task` while holding the origin-wide refresh lock. */
+  exclusive<T> (task: () => Promise<T>): Promise<T>
+  /** Tells the other tabs something. */
+  publish (message: CoordinationMessage): void
+  /** Listens to the other tabs; returns the unsubscribe function. */
+  subscribe (listener: (message: CoordinationMessage) => void): () => void
+}
+
+export type CoordinationMessage =
+  /** a tab refreshed: the access token now lasts until `accessExpiresAt`; body mode carries the tokens */
+  | { type: 'refreshed', accessExpiresAt: number, accessToken?: string, refreshToken?: string }
+  /** a tab signed in (body mode carries the tokens) */
+  | { type: 'signed-in', accessExpiresAt: number, accessToken?: string, refreshToken?: string }
+  /** the session ended in some tab */
+  | { type: 'signed-out' }
+
+interface LockManagerLike { request<T> (name: string, callback: () => Promise<T>): Promise<T> }
+interface BroadcastChannelLike {
+  postMessage (message: unknown): void
+  addEventListener (type: 'message', listener: (event: { data: unknown }) => void): void
+  removeEventListener (type: 'message', listener: (event: { data: unknown }) => void): void
+}
+
+/**
+ * Web Locks and BroadcastChannel in a browser, in-process stand-ins elsewhere. Both are looked for
+ * together: Node has BroadcastChannel but no Web Locks, and there every client of the process would
+ * otherwise share one session — wrong for a server holding sessions of several users.
+ */
+export function platformCoordination (name: string): Coordination {
+  const locks = (globalThis as unknown as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
+  const Channel = (globalThis as unknown as { BroadcastChannel?: new (name: string) => BroadcastChannelLike }).BroadcastChannel
+  const channel = locks === undefined || Channel === undefined ? undefined : new Channel(name)
+  let queue: Promise<unknown> = Promise.resolve()
+  return {
+    exclusive (task) {
+      if (locks !== undefined) return locks.request(`${name}:refresh`, task)
+      const run = queue.then(task, task)
+      queue = run.catch(() => {})
+      return run
+    },
+    publish (message) {
+      channel?.postMessage(message)
+    },
+    subscribe (listener) {
+      if (channel === undefined) return () => {}
+      const onMessage = (event: { data: unknown }) => { listener(event.data as CoordinationMessage) }
+      channel.addEventListener('message', onMessage)
+      return () => { channel.removeEventListener('message', onMessage) }
+    },
+  }
+}

@@ -1,0 +1,7 @@
+export { createAuthClient } from './auth-client.js'
+export type { AuthClient, AuthClientOptions } from './auth-client.js'
+export { platformCoordination } from './coordination.js'
+export type { Coordination, CoordinationMessage } from './coordination.js'
+export { AuthError, SignedOutError } from './errors.js'
+export type { StoredTokens, TokenStorage, Transport } from './session.js'
+export type { components, paths } from './api.js'

@@ -1,0 +1,101 @@
+import type { Coordination } from './coordination.js'
+import { AuthError, SignedOutError } from './errors.js'
+import { Session, type Transport } from './session.js'
+
+export interface RefresherOptions {
+  baseUrl: string
+  transport: Transport
+  session: Session
+  coordination: Coordination
+  fetch: typeof globalThis.fetch
+  retries: number
+  retryDelayMs: number
+  proactive: boolean
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/**
+ * Refreshes the session, once at a time: every caller that needs a refresh while one is under way
+ * (in this tab, or in another tab holding the origin's lock) gets that one's result. Network
+ * failures and 429/5xx answers are retried with the same refresh token after a growing wait: the
+ * server answers a just-spent token again with the same successor, so a retry after a lost answer
+ * is safe. A 401 means the session is over.
+ */
+export class TokenRefresher {
+  readonly #options: RefresherOptions
+  #inFlight: Promise<void> | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  /** Called when the server says the session is over (the client signs out). */
+  onSessionEnded: () => Promise<void> = async () => {}
+
+  constructor (options: RefresherOptions) {
+    this.#options = options
+  }
+
+  /** Refreshes now, or joins the refresh under way. */
+  refresh (): Promise<void> {
+    if (this.#inFlight !== undefined) return this.#inFlight
+    const { session, coordination } = this.#options
+    const before = session.generation
+    this.#inFlight = coordination.exclusive(async () => {
+      // Another tab refreshed while this one waited for the lock: its result is ours already.
+      if (session.generation !== before && !session.expiresSoon()) return
+      await this.#refreshNow()
+    }).finally(() => { this.#inFlight = undefined })
+    return this.#inFlight
+  }
+
+  /** (Re)arms the proactive refresh for the current access token. */
+  schedule (): void {
+    clearTimeout(this.#timer)
+    const due = this.#options.session.refreshDueAt()
+    if (!this.#options.proactive || due === null) return
+    this.#timer = setTimeout(() => {
+      this.refresh().catch(() => {
+        // A failed background refresh is retried by the next call that needs the token.
+      })
+    }, Math.max(0, due - Date.now()))
+    const timer = this.#timer as { unref?: () => void }
+    timer.unref?.()
+  }
+
+  stop (): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  async #refreshNow (): Promise<void> {
+    const { baseUrl, transport, session, coordination, retries, retryDelayMs } = this.#options
+    const refreshToken = session.current?.refreshToken
+    for (let attempt = 0; ; attempt++) {
+      let response: Response
+      try {
+        response = await this.#options.fetch(`${baseUrl}/auth/refresh`, transport === 'cookie'
+          ? { method: 'POST', credentials: 'include' }
+          : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken ?? '' }) })
+      } catch (err) {
+        if (attempt >= retries) throw err
+        await sleep(retryDelayMs * 2 ** attempt)
+        continue
+      }
+      const body = await response.json().catch(() => ({})) as { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
+      if (response.ok) {
+        await session.adopt(Session.fromAnswer(body, Date.now()), { store: true })
+        coordination.publish({ type: 'refreshed', ...session.shareable() })
+        this.schedule()
+        return
+      }
+      if (response.status === 401) {
+        await this.onSessionEnded()
+        throw new SignedOutError()
+      }
+      if ((response.status === 429 || response.status >= 500) && attempt < retries) {
+        const retryAfter = Number(response.headers.get('retry-after'))
+        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : retryDelayMs * 2 ** attempt)
+        continue
+      }
+      throw new AuthError(body.message ?? `refresh failed (${response.status})`, response.status, body.code)
+    }
+  }
+}
