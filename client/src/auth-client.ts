@@ -154,6 +154,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       const tokens: StoredTokens = Session.fromAnswer(body, Date.now())
       signedOutFired = false
       await session.adopt(tokens, { store: true })
+      coordination.shareExpiry(tokens.accessExpiresAt)
       coordination.publish({ type: 'signed-in', ...session.shareable() })
       refresher.schedule()
     },

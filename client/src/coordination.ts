@@ -10,6 +10,13 @@ export interface Coordination {
   publish (message: CoordinationMessage): void
   /** Listens to the other tabs; returns the unsubscribe function. */
   subscribe (listener: (message: CoordinationMessage) => void): () => void
+  /**
+   * The access expiry (epoch ms) the last refresh of any tab reached, read synchronously under the
+   * lock (a broadcast may not have arrived yet when the next tab takes it); 0 when unknown.
+   * Not a secret: a time, never a token.
+   */
+  sharedExpiry (): number
+  shareExpiry (accessExpiresAt: number): void
 }
 
 export type CoordinationMessage =
@@ -20,6 +27,7 @@ export type CoordinationMessage =
   /** the session ended in some tab */
   | { type: 'signed-out' }
 
+interface StorageLike { getItem (key: string): string | null, setItem (key: string, value: string): void }
 interface LockManagerLike { request<T> (name: string, callback: () => Promise<T>): Promise<T> }
 interface BroadcastChannelLike {
   postMessage (message: unknown): void
@@ -36,8 +44,17 @@ export function platformCoordination (name: string): Coordination {
   const locks = (globalThis as unknown as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
   const Channel = (globalThis as unknown as { BroadcastChannel?: new (name: string) => BroadcastChannelLike }).BroadcastChannel
   const channel = locks === undefined || Channel === undefined ? undefined : new Channel(name)
+  const storage = channel === undefined ? undefined : (globalThis as unknown as { localStorage?: StorageLike }).localStorage
   let queue: Promise<unknown> = Promise.resolve()
+  let expiry = 0
   return {
+    sharedExpiry () {
+      return storage === undefined ? expiry : Number(storage.getItem(`${name}:accessExpiresAt`) ?? 0)
+    },
+    shareExpiry (accessExpiresAt) {
+      expiry = accessExpiresAt
+      storage?.setItem(`${name}:accessExpiresAt`, String(accessExpiresAt))
+    },
     exclusive (task) {
       if (locks !== undefined) return locks.request(`${name}:refresh`, task)
       const run = queue.then(task, task)

@@ -39,8 +39,15 @@ export class TokenRefresher {
     const { session, coordination } = this.#options
     const before = session.generation
     this.#inFlight = coordination.exclusive(async () => {
-      // Another tab refreshed while this one waited for the lock: its result is ours already.
+      // Another tab refreshed while this one waited for the lock: its result is ours already (body
+      // mode: the tokens it broadcast; cookie mode: the cookies the tabs share, good until it says).
       if (session.generation !== before && !session.expiresSoon()) return
+      const shared = coordination.sharedExpiry()
+      if (this.#options.transport === 'cookie' && shared > (session.current?.accessExpiresAt ?? 0) && !session.wouldExpireSoon(shared)) {
+        await session.adopt({ accessExpiresAt: shared }, { store: false })
+        this.schedule()
+        return
+      }
       await this.#refreshNow()
     }).finally(() => { this.#inFlight = undefined })
     return this.#inFlight
@@ -82,6 +89,7 @@ export class TokenRefresher {
       const body = await response.json().catch(() => ({})) as { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
       if (response.ok) {
         await session.adopt(Session.fromAnswer(body, Date.now()), { store: true })
+        coordination.shareExpiry(session.current?.accessExpiresAt ?? 0)
         coordination.publish({ type: 'refreshed', ...session.shareable() })
         this.schedule()
         return

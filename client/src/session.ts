@@ -57,6 +57,11 @@ export class Session {
     return this.#current !== null && now >= this.#current.accessExpiresAt - refreshMargin(this.#lifetimeMs)
   }
 
+  /** Whether an access token good until `accessExpiresAt` would already be due for a refresh. */
+  wouldExpireSoon (accessExpiresAt: number, now = Date.now()): boolean {
+    return now >= accessExpiresAt - refreshMargin(this.#lifetimeMs || accessExpiresAt - now)
+  }
+
   /** When a proactive refresh is due, epoch ms (null: nothing to refresh). */
   refreshDueAt (): number | null {
     return this.#current === null ? null : this.#current.accessExpiresAt - refreshMargin(this.#lifetimeMs)

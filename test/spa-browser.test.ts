@@ -1,0 +1,65 @@
+import t from 'tap'
+import { serveSpa } from '../examples/spa/serve.mjs'
+import { USERS, buildTestApp } from './helpers/app.js'
+import { launchChromium } from './helpers/browser.js'
+import { logCapture } from './helpers/log.js'
+import { freePort } from './helpers/redis.js'
+
+// Two tabs and a browser's tempo: seconds of polling on a machine busy with the rest of the suite.
+t.setTimeout(180_000)
+
+const RUN_MS = 15_000
+
+interface Seen { calls: number, statuses: Record<string, number>, failures: string[], signedIn: boolean, signedOut: number }
+
+t.test('the example SPA in two tabs, ACCESS_TOKEN_TTL=3, polling for 15 s: no 401 reaches a page, no tab is signed out, one refresh per token lifetime', async (t) => {
+  const [apiPort, spaPort] = [await freePort(), await freePort()]
+  const spaOrigin = `http://localhost:${spaPort}`
+  const { stream, records } = logCapture()
+  const { app } = await buildTestApp(t, 'redis', { ACCESS_TOKEN_TTL: '3', CORS_ORIGINS: spaOrigin, LOG_LEVEL: 'info' }, { logStream: stream })
+  await app.listen({ port: apiPort, host: '127.0.0.1' })
+  const spa = await serveSpa({ apiUrl: `http://localhost:${apiPort}`, port: spaPort })
+  t.teardown(() => { spa.close() })
+
+  const browser = await launchChromium(t, ['--host-resolver-rules=MAP localhost 127.0.0.1'])
+  const context = await browser.newContext()
+  const first = await context.newPage()
+  const pageErrors: string[] = []
+  first.on('pageerror', err => pageErrors.push(err.message))
+  await first.goto(`${spaOrigin}/`)
+  await first.locator('#login').waitFor()
+  await first.fill('input[name=username]', USERS.alice.username)
+  await first.fill('input[name=password]', USERS.alice.password)
+  await first.click('#login button[type=submit]')
+  await first.locator('#username').filter({ hasText: USERS.alice.username }).waitFor()
+
+  // Opened after the first signed in: works from the shared cookies, without logging in.
+  const second = await context.newPage()
+  second.on('pageerror', err => pageErrors.push(err.message))
+  await second.goto(`${spaOrigin}/`)
+  await second.locator('#username').filter({ hasText: USERS.alice.username }).waitFor()
+  const refreshesBefore = refreshCount()
+  const startedAt = Date.now()
+
+  await new Promise(resolve => setTimeout(resolve, RUN_MS))
+  const seen = await Promise.all([first, second].map(page => page.evaluate<Seen>('globalThis.spa')))
+  const refreshes = refreshCount() - refreshesBefore
+  const elapsed = Date.now() - startedAt
+
+  for (const [i, tab] of seen.entries()) {
+    t.same(Object.keys(tab.statuses), ['200'], `tab ${i + 1}: every answer the page saw was a 200 (${JSON.stringify(tab.statuses)})`)
+    t.same(tab.failures, [], `tab ${i + 1}: no call failed`)
+    t.equal(tab.signedOut, 0, `tab ${i + 1}: never signed out`)
+    t.ok(tab.signedIn && tab.calls > 20, `tab ${i + 1}: still signed in after ${tab.calls} calls`)
+  }
+  // expires_in 3 s, taken as 2 s (one second of slack), refreshed 20 % early: one refresh per 1.6 s
+  // for the whole origin. Both tabs know the expiry and both try; without the origin's lock (tried:
+  // 15 refreshes in 15 s) each would refresh.
+  const perLifetime = elapsed / 1600
+  t.ok(refreshes >= perLifetime - 3 && refreshes <= perLifetime + 2, `${refreshes} refreshes in ${Math.round(elapsed / 1000)} s for both tabs: one per access-token lifetime (${perLifetime.toFixed(1)})`)
+  t.same(pageErrors, [], 'no error in either page')
+
+  function refreshCount (): number {
+    return records().filter(line => line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/auth/refresh').length
+  }
+})
