@@ -59,6 +59,13 @@ t.test('the example SPA in two tabs, ACCESS_TOKEN_TTL=3, polling for 15 s: no 40
   t.ok(refreshes >= perLifetime - 3 && refreshes <= perLifetime + 2, `${refreshes} refreshes in ${Math.round(elapsed / 1000)} s for both tabs: one per access-token lifetime (${perLifetime.toFixed(1)})`)
   t.same(pageErrors, [], 'no error in either page')
 
+  const refreshCookie = (await context.cookies()).find(cookie => cookie.name === 'refresh_token')
+  t.equal(refreshCookie?.httpOnly, true, 'the refresh token lives in an HttpOnly cookie')
+  for (const [i, page] of [first, second].entries()) {
+    const readable = await page.evaluate<string>('document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage)')
+    t.notOk(readable.includes(refreshCookie?.value ?? '(none)'), `tab ${i + 1}: no script can read it (document.cookie, localStorage, sessionStorage)`)
+  }
+
   function refreshCount (): number {
     return records().filter(line => line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/auth/refresh').length
   }

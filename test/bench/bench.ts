@@ -62,6 +62,40 @@ const limited = await startTarget('api', { RATE_LIMIT_MAX: '1000000' })
 const limitedRow = await load('GET /api/admin with the rate limit counting', `${limited.url}/api/admin`, await bearerFor(limited.url))
 await limited.stop()
 
+/**
+ * A refresh storm: `clients` sessions, each refreshing its own chain as fast as answers come back
+ * (every answer's refresh token is the next request's), for the bench's duration.
+ */
+async function refreshStorm (url: string, clients: number): Promise<{ rate: number, p50: number, p99: number }> {
+  const tokens: string[] = []
+  // One login at a time: a login hashes a password, and one client may have only two checked at once.
+  for (let i = 0; i < clients; i++) {
+    const login = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'demo', password: 'demo-password' }) })
+    tokens.push((await login.json() as { refresh_token: string }).refresh_token)
+  }
+  const latencies: number[] = []
+  const until = performance.now() + DURATION_S * 1000
+  await Promise.all(tokens.map(async (first) => {
+    let token = first
+    while (performance.now() < until) {
+      const started = performance.now()
+      const answer = await fetch(`${url}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: token }) })
+      const body = await answer.json() as { refresh_token?: string }
+      if (answer.status !== 200 || body.refresh_token === undefined) throw new Error(`refresh storm: ${answer.status}`)
+      latencies.push(performance.now() - started)
+      token = body.refresh_token
+    }
+  }))
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0) * 10) / 10
+  return { rate: Math.round(latencies.length / DURATION_S), p50: at(0.5), p99: at(0.99) }
+}
+
+const storm = await startTarget('api')
+const stormRow = await refreshStorm(storm.url, CONNECTIONS)
+console.log(`${'POST /auth/refresh storm (each client its chain)'.padEnd(44)} ${String(stormRow.rate).padStart(8)} req/s   p50 ${stormRow.p50} ms   p99 ${stormRow.p99} ms`)
+await storm.stop()
+
 const redis = new Redis(redisUrl)
 const keys = await redis.keys(`${keyPrefix}*`)
 if (keys.length > 0) await redis.del(...keys)
