@@ -19,6 +19,8 @@ export interface AuthClientOptions {
   refreshRetries?: number
   /** the first wait before such a retry, doubled each time (default 250 ms) */
   retryDelayMs?: number
+  /** how long one refresh attempt may take before it is tried again (default 10 s) */
+  refreshTimeoutMs?: number
   /** refresh a little before the access token runs out (default true) */
   proactiveRefresh?: boolean
   /** how tabs agree on who refreshes (default: Web Locks + BroadcastChannel where they exist) */
@@ -62,6 +64,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     fetch: rawFetch,
     retries: options.refreshRetries ?? 4,
     retryDelayMs: options.retryDelayMs ?? 250,
+    timeoutMs: options.refreshTimeoutMs ?? 10_000,
     proactive: options.proactiveRefresh ?? true,
   })
   const listeners = new Set<() => void>()
@@ -69,13 +72,23 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
 
   async function signOut (tellOthers: boolean): Promise<void> {
     refresher.stop()
-    await session.clear()
-    if (tellOthers) coordination.publish({ type: 'signed-out' })
-    if (signedOutFired) return
+    const hadSession = !signedOutFired
     signedOutFired = true
-    for (const listener of [...listeners]) listener()
+    await session.clear()
+    coordination.shareExpiry(0)
+    if (!hadSession) return
+    if (tellOthers) coordination.publish({ type: 'signed-out' })
+    for (const listener of [...listeners]) {
+      try {
+        listener()
+      } catch {
+        // A listener's failure is its own: the others still hear, and the caller still gets SignedOutError.
+      }
+    }
   }
   refresher.onSessionEnded = () => signOut(true)
+  // A session restored from storage is refreshed ahead of its expiry too.
+  session.loaded.then(() => { if (session.current !== null) refresher.schedule() }, () => {})
 
   coordination.subscribe((message: CoordinationMessage) => {
     if (message.type === 'signed-out') {
@@ -86,8 +99,20 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     session.adopt(message, { store: false }).then(() => refresher.schedule(), () => {})
   })
 
-  /** The request as this transport authenticates it: a Bearer header, or the cookies. */
+  const origin = new URL(baseUrl).origin
+  /**
+   * A path of this API (`/api/profile`) as a URL. Anything else is refused before a token goes
+   * anywhere: a URL, `//host`, or a string that glued to the base would name another host (`.evil.com`).
+   */
+  function urlOf (path: string): string {
+    const url = path.startsWith('/') && !path.startsWith('//') ? new URL(`${baseUrl}${path}`) : undefined
+    if (url?.origin !== origin) throw new TypeError(`${path}: not a path of ${origin} (paths start with one /)`)
+    return url.href
+  }
+
+  /** The request as this transport authenticates it: a Bearer header, or the cookies (never for another origin). */
   function authorize (request: Request): Request {
+    if (new URL(request.url).origin !== origin) return request
     if (transport === 'cookie') return new Request(request, { credentials: 'include' })
     const authorized = new Request(request)
     const token = session.current?.accessToken
@@ -96,11 +121,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   }
 
   /** Before a request: the session loaded, refreshed first when its access token is (nearly) out. */
-  async function prepare (): Promise<number> {
+  async function prepare (required: boolean): Promise<{ generation: number, epoch: number }> {
     await session.loaded
-    if (transport === 'body' && session.current === null) throw new SignedOutError('Not signed in')
+    if (required && transport === 'body' && session.current === null) throw new SignedOutError('Not signed in')
     if (session.current !== null && session.expiresSoon()) await refresher.refresh()
-    return session.generation
+    return { generation: session.generation, epoch: session.epoch }
   }
 
   /**
@@ -109,13 +134,20 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
    * left — and the request retried once; a doubled cookie is retried once (that answer expired the
    * planted copies); any other 401 ends the session.
    */
-  async function settle (retry: () => Promise<Response>, response: Response, sentWith: number): Promise<Response> {
+  async function settle (retry: () => Promise<Response>, response: Response, sent: { generation: number, epoch: number }): Promise<Response> {
     if (response.status !== 401) return response
     const code = await codeOf(response)
+    // Not about the access token (a login's INVALID_CREDENTIALS, say), or about a session that has
+    // since ended or been replaced: the caller's to read.
+    if (code !== 'ACCESS_TOKEN_EXPIRED' && code !== 'INVALID_ACCESS_TOKEN' && code !== 'DUPLICATE_TOKEN_COOKIE') return response
+    if (sent.epoch !== session.epoch) {
+      if (session.current === null) throw new SignedOutError()
+      return response
+    }
     if (code === 'DUPLICATE_TOKEN_COOKIE') return retry()
     const missingCookie = transport === 'cookie' && code === 'INVALID_ACCESS_TOKEN' && response.headers.get('www-authenticate') === 'Bearer'
     if (code === 'ACCESS_TOKEN_EXPIRED' || missingCookie) {
-      if (session.generation === sentWith) await refresher.refresh()
+      if (session.generation === sent.generation) await refresher.refresh()
       const again = await retry()
       if (again.status !== 401 || (await codeOf(again)) === 'ACCESS_TOKEN_EXPIRED') return again
     }
@@ -123,18 +155,20 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     throw new SignedOutError()
   }
 
-  const retries = new WeakMap<Request, { original: Request, sentWith: number }>()
+  const retries = new WeakMap<Request, { original: Request, sent: { generation: number, epoch: number } }>()
   const middleware: Middleware = {
     async onRequest ({ request }) {
-      const sentWith = await prepare()
+      const sent = await prepare(false)
+      // Cloned before authorize() takes the body over: the retry needs it whole.
+      const original = request.clone()
       const authorized = authorize(request)
-      retries.set(authorized, { original: request.clone(), sentWith })
+      retries.set(authorized, { original, sent })
       return authorized
     },
     async onResponse ({ request, response }) {
-      const sent = retries.get(request)
-      if (sent === undefined) return response
-      return settle(() => rawFetch(authorize(sent.original.clone())), response, sent.sentWith)
+      const entry = retries.get(request)
+      if (entry === undefined) return response
+      return settle(() => rawFetch(authorize(entry.original.clone())), response, entry.sent)
     },
   }
   const api = createClient<paths>({ baseUrl, fetch: rawFetch })
@@ -149,9 +183,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
         body: JSON.stringify({ username, password }),
         ...(transport === 'cookie' ? { credentials: 'include' as const } : {}),
       })
-      const body = await response.json() as { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
+      const body = await response.json().catch(() => ({})) as { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
       if (!response.ok) throw new AuthError(body.message ?? `login failed (${response.status})`, response.status, body.code)
       const tokens: StoredTokens = Session.fromAnswer(body, Date.now())
+      refresher.stop()
+      session.startNew()
       signedOutFired = false
       await session.adopt(tokens, { store: true })
       coordination.shareExpiry(tokens.accessExpiresAt)
@@ -159,10 +195,10 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       refresher.schedule()
     },
     async fetch (path, init = {}) {
-      const sentWith = await prepare()
-      const original = new Request(`${baseUrl}${path}`, init)
+      const original = new Request(urlOf(path), init)
+      const sent = await prepare(true)
       const response = await rawFetch(authorize(original.clone()))
-      return settle(() => rawFetch(authorize(original.clone())), response, sentWith)
+      return settle(() => rawFetch(authorize(original.clone())), response, sent)
     },
     onSignedOut (listener) {
       listeners.add(listener)

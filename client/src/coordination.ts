@@ -36,13 +36,16 @@ interface BroadcastChannelLike {
 }
 
 /**
- * Web Locks and BroadcastChannel in a browser, in-process stand-ins elsewhere. Both are looked for
- * together: Node has BroadcastChannel but no Web Locks, and there every client of the process would
- * otherwise share one session — wrong for a server holding sessions of several users.
+ * Web Locks and BroadcastChannel in a browser page, in-process stand-ins elsewhere. Only a page (a
+ * `window` with a `document`) coordinates across tabs: Node has BroadcastChannel, and Web Locks too
+ * from 24.5, and there every client of a process would otherwise share one session — wrong for a
+ * server holding sessions of several users. Web Locks exist only in secure contexts (HTTPS, localhost).
  */
 export function platformCoordination (name: string): Coordination {
-  const locks = (globalThis as unknown as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
-  const Channel = (globalThis as unknown as { BroadcastChannel?: new (name: string) => BroadcastChannelLike }).BroadcastChannel
+  const page = globalThis as unknown as { window?: unknown, document?: unknown, navigator?: { locks?: LockManagerLike }, BroadcastChannel?: new (name: string) => BroadcastChannelLike }
+  const inPage = page.window === globalThis && typeof page.document === 'object' && page.document !== null
+  const locks = inPage ? page.navigator?.locks : undefined
+  const Channel = page.BroadcastChannel
   const channel = locks === undefined || Channel === undefined ? undefined : new Channel(name)
   const storage = channel === undefined ? undefined : (globalThis as unknown as { localStorage?: StorageLike }).localStorage
   let queue: Promise<unknown> = Promise.resolve()

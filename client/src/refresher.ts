@@ -10,6 +10,8 @@ export interface RefresherOptions {
   fetch: typeof globalThis.fetch
   retries: number
   retryDelayMs: number
+  /** how long one refresh attempt may take before it counts as lost on the network */
+  timeoutMs: number
   proactive: boolean
 }
 
@@ -25,6 +27,8 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 export class TokenRefresher {
   readonly #options: RefresherOptions
   #inFlight: Promise<void> | undefined
+  /** the session (Session.epoch) the refresh under way is for */
+  #inFlightEpoch = -1
   #timer: ReturnType<typeof setTimeout> | undefined
   /** Called when the server says the session is over (the client signs out). */
   onSessionEnded: () => Promise<void> = async () => {}
@@ -35,10 +39,11 @@ export class TokenRefresher {
 
   /** Refreshes now, or joins the refresh under way. */
   refresh (): Promise<void> {
-    if (this.#inFlight !== undefined) return this.#inFlight
     const { session, coordination } = this.#options
+    if (this.#inFlight !== undefined && this.#inFlightEpoch === session.epoch) return this.#inFlight
     const before = session.generation
-    this.#inFlight = coordination.exclusive(async () => {
+    this.#inFlightEpoch = session.epoch
+    const inFlight: Promise<void> = coordination.exclusive(async () => {
       // Another tab refreshed while this one waited for the lock: its result is ours already (body
       // mode: the tokens it broadcast; cookie mode: the cookies the tabs share, good until it says).
       if (session.generation !== before && !session.expiresSoon()) return
@@ -49,8 +54,9 @@ export class TokenRefresher {
         return
       }
       await this.#refreshNow()
-    }).finally(() => { this.#inFlight = undefined })
-    return this.#inFlight
+    }).finally(() => { if (this.#inFlight === inFlight) this.#inFlight = undefined })
+    this.#inFlight = inFlight
+    return inFlight
   }
 
   /** (Re)arms the proactive refresh for the current access token. */
@@ -70,23 +76,32 @@ export class TokenRefresher {
   stop (): void {
     clearTimeout(this.#timer)
     this.#timer = undefined
+    this.#inFlight = undefined
   }
 
   async #refreshNow (): Promise<void> {
-    const { baseUrl, transport, session, coordination, retries, retryDelayMs } = this.#options
+    const { baseUrl, transport, session, coordination, retries, retryDelayMs, timeoutMs } = this.#options
     const refreshToken = session.current?.refreshToken
+    const epoch = session.epoch
+    // The session ended (logout) or another began (login) while this refresh was under way: its
+    // result belongs to nobody now, whatever it is.
+    const stale = () => { if (session.epoch !== epoch) throw new SignedOutError('The session changed during the refresh') }
     for (let attempt = 0; ; attempt++) {
       let response: Response
+      let body: { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
       try {
+        const signal = AbortSignal.timeout(timeoutMs)
         response = await this.#options.fetch(`${baseUrl}/auth/refresh`, transport === 'cookie'
-          ? { method: 'POST', credentials: 'include' }
-          : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken ?? '' }) })
+          ? { method: 'POST', credentials: 'include', signal }
+          : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken ?? '' }), signal })
+        body = await response.json().catch(() => ({})) as typeof body
       } catch (err) {
+        stale()
         if (attempt >= retries) throw err
         await sleep(retryDelayMs * 2 ** attempt)
         continue
       }
-      const body = await response.json().catch(() => ({})) as { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
+      stale()
       if (response.ok) {
         await session.adopt(Session.fromAnswer(body, Date.now()), { store: true })
         coordination.shareExpiry(session.current?.accessExpiresAt ?? 0)

@@ -30,6 +30,8 @@ export class Session {
   #lifetimeMs = 0
   /** bumped at every change of tokens: a request remembers the one it was sent with */
   generation = 0
+  /** bumped when a session ends or a new one starts: work begun for an older one is dropped */
+  epoch = 0
   readonly loaded: Promise<void>
 
   constructor (transport: Transport, storage: TokenStorage | undefined) {
@@ -93,11 +95,22 @@ export class Session {
   async clear (): Promise<void> {
     this.#current = null
     this.generation++
+    this.epoch++
     await this.#storage?.clear()
   }
 
+  /** A new session (a login): whatever was under way for the previous one no longer counts. */
+  startNew (): void {
+    this.epoch++
+  }
+
   async #load (): Promise<void> {
-    const stored = await this.#storage?.get()
+    let stored: StoredTokens | null | undefined
+    try {
+      stored = await this.#storage?.get()
+    } catch {
+      stored = null // unreadable storage: signed out, not stuck
+    }
     if (stored !== null && stored !== undefined && this.#current === null) {
       this.#current = stored
       this.#lifetimeMs = Math.max(0, stored.accessExpiresAt - Date.now())
