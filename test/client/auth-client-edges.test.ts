@@ -141,6 +141,22 @@ t.test('outside a browser page, clients never share a session, even where naviga
   t.equal((await alice.fetch('/api/profile')).status, 200)
 })
 
+t.test('calls made while a background refresh is under way wait for that one: the server sees one refresh', async (t) => {
+  // Each refresh takes 500 ms on the way; the proactive one starts 0.8 s after the login (1 s of lifetime, 20 % early).
+  const { baseUrl, refreshes } = await proxiedApi(t, { ACCESS_TOKEN_TTL: '2' }, (_n, _res, forward) => {
+    setTimeout(forward, 500)
+    return true
+  })
+  const auth = createAuthClient({ baseUrl, transport: 'body' })
+  await auth.login(USERS.alice)
+  await sleep(950) // the background refresh is in flight
+  t.equal(refreshes(), 1, 'the background refresh has started')
+  const answers = await Promise.all(Array.from({ length: 20 }, () => auth.fetch('/api/profile')))
+  t.same([...new Set(answers.map(a => a.status))], [200])
+  t.equal(refreshes(), 1, 'the 20 calls joined it: no second refresh')
+  await auth.logout()
+})
+
 t.test('the refresh margin: 20 % of the lifetime, at most 30 s', async (t) => {
   t.equal(refreshMargin(10_000), 2000)
   t.equal(refreshMargin(900_000), 30_000)
