@@ -148,7 +148,13 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     const missingCookie = transport === 'cookie' && code === 'INVALID_ACCESS_TOKEN' && response.headers.get('www-authenticate') === 'Bearer'
     if (code === 'ACCESS_TOKEN_EXPIRED' || missingCookie) {
       if (session.generation === sent.generation) await refresher.refresh()
-      const again = await retry()
+      let again = await retry()
+      // Cookie mode: another tab's refresh was taken for ours, yet this tab's cookies still lack the
+      // access token (evicted, cleared): a refresh of its own, then the last try.
+      if (missingCookie && again.status === 401 && again.headers.get('www-authenticate') === 'Bearer') {
+        await refresher.refresh({ force: true })
+        again = await retry()
+      }
       if (again.status !== 401 || (await codeOf(again)) === 'ACCESS_TOKEN_EXPIRED') return again
     }
     await signOut(true)

@@ -37,8 +37,11 @@ export class TokenRefresher {
     this.#options = options
   }
 
-  /** Refreshes now, or joins the refresh under way. */
-  refresh (): Promise<void> {
+  /**
+   * Refreshes now, or joins the refresh under way. `force`: refresh even if another tab seems to
+   * have done it (the API has just said this tab's cookies do not show it).
+   */
+  refresh (options: { force?: boolean } = {}): Promise<void> {
     const { session, coordination } = this.#options
     if (this.#inFlight !== undefined && this.#inFlightEpoch === session.epoch) return this.#inFlight
     const before = session.generation
@@ -46,9 +49,9 @@ export class TokenRefresher {
     const inFlight: Promise<void> = coordination.exclusive(async () => {
       // Another tab refreshed while this one waited for the lock: its result is ours already (body
       // mode: the tokens it broadcast; cookie mode: the cookies the tabs share, good until it says).
-      if (session.generation !== before && !session.expiresSoon()) return
+      if (options.force !== true && session.generation !== before && !session.expiresSoon()) return
       const shared = coordination.sharedExpiry()
-      if (this.#options.transport === 'cookie' && shared > (session.current?.accessExpiresAt ?? 0) && !session.wouldExpireSoon(shared)) {
+      if (options.force !== true && this.#options.transport === 'cookie' && shared > (session.current?.accessExpiresAt ?? 0) && !session.wouldExpireSoon(shared)) {
         await session.adopt({ accessExpiresAt: shared }, { store: false })
         this.schedule()
         return

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createAuthClient } from '../../client/src/index.js'
+import { createAuthClient, platformCoordination } from '../../client/src/index.js'
 import { USERS, buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/log.js'
 
@@ -30,7 +30,12 @@ function cookieJar () {
     }
     return response
   }
-  return { fetch: jarFetch, plant: (cookie: JarCookie) => cookies.set(`${cookie.name};${cookie.path}`, cookie), live }
+  return {
+    fetch: jarFetch,
+    plant: (cookie: JarCookie) => cookies.set(`${cookie.name};${cookie.path}`, cookie),
+    drop: (name: string) => { for (const [key, cookie] of cookies) if (cookie.name === name) cookies.delete(key) },
+    live,
+  }
 }
 
 t.test('cookie mode: a 401 for the access cookie the jar dropped at expiry is refreshed from the refresh cookie and retried', async (t) => {
@@ -67,4 +72,22 @@ t.test('cookie mode: a doubled access cookie is retried once, after the answer e
   const answer = await auth.fetch('/api/profile')
   t.equal(answer.status, 200, 'the retry, without the planted copy, succeeded')
   t.notOk(jar.live().some(c => c.value === 'planted'), 'the planted copy was expired by the refusal')
+})
+
+t.test('cookie mode: when another tab\'s refresh is taken for this one but the cookie is still missing, this tab refreshes itself', async (t) => {
+  const { app } = await buildTestApp(t, 'memory')
+  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
+  const jar = cookieJar()
+  // Two "tabs" that share what tabs of one origin share: the lock and the expiry a refresh reached.
+  const coordination = platformCoordination('test-tabs')
+  const first = createAuthClient({ baseUrl, transport: 'cookie', fetch: jar.fetch, coordination })
+  const second = createAuthClient({ baseUrl, transport: 'cookie', fetch: jar.fetch, coordination })
+  let signedOut = 0
+  second.onSignedOut(() => { signedOut++ })
+  await first.login(USERS.alice) // the shared expiry is 14 minutes away
+  jar.drop('access_token') // evicted, or cleared by the user: the refresh cookie is still there
+  const answer = await second.fetch('/api/profile')
+  t.equal(answer.status, 200, 'the call succeeded')
+  t.equal(signedOut, 0, 'the session was not ended over a missing cookie')
+  t.ok(jar.live().some(c => c.name === 'access_token'), 'a fresh access cookie is in the jar')
 })
