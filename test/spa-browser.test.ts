@@ -66,6 +66,15 @@ t.test('the example SPA in two tabs, ACCESS_TOKEN_TTL=3, polling for 15 s: no 40
     t.notOk(readable.includes(refreshCookie?.value ?? '(none)'), `tab ${i + 1}: no script can read it (document.cookie, localStorage, sessionStorage)`)
   }
 
+  // Logging out in one tab signs the other out too (BroadcastChannel), and the server ended the session.
+  await first.click('#logout')
+  await first.locator('#login').waitFor()
+  await second.locator('#login').waitFor({ timeout: 5000 })
+  const afterLogout = await second.evaluate<Seen>('globalThis.spa')
+  t.equal(afterLogout.signedOut, 1, 'the other tab heard the logout')
+  t.notOk((await context.cookies()).some(cookie => cookie.name === 'refresh_token' && cookie.value !== ''), 'the refresh cookie is gone')
+  t.ok(records().some(line => line.event === 'logged_out' && Array.isArray(line.sessionIds) && line.sessionIds.length === 1), 'the server ended the session')
+
   function refreshCount (): number {
     return records().filter(line => line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/auth/refresh').length
   }

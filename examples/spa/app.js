@@ -36,6 +36,7 @@ async function poll () {
   while (polling) {
     try {
       const response = await auth.fetch('/api/profile')
+      if (!polling) break // signed out while the call was on its way: its answer is stale
       seen.calls++
       seen.statuses[response.status] = (seen.statuses[response.status] ?? 0) + 1
       $('calls').textContent = String(seen.calls)
