@@ -1,24 +1,15 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { AuthError, SignedOutError, createAuthClient, type StoredTokens, type TokenStorage } from '../../client/src/index.js'
+import { AuthError, SignedOutError, createAuthClient } from '../../client/src/index.js'
 import { refreshMargin } from '../../client/src/session.js'
 import { userIdFor } from '../../src/ids.js'
 import { USERS, buildTestApp } from '../helpers/app.js'
+import { memoryStorage } from './storage.js'
 
 // The client kit's edges: what a flaky network, a stale refresh and odd paths do to it.
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-
-function memoryStorage (): TokenStorage & { value: StoredTokens | null } {
-  const storage = {
-    value: null as StoredTokens | null,
-    async get () { return storage.value },
-    async set (tokens: StoredTokens) { storage.value = tokens },
-    async clear () { storage.value = null },
-  }
-  return storage
-}
 
 /**
  * The API behind a proxy whose answers to /auth/refresh a test decides: `onRefresh` returns true when

@@ -1,32 +1,21 @@
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { AuthError, SignedOutError, createAuthClient, type StoredTokens, type TokenStorage } from '../../client/src/index.js'
+import { AuthError, SignedOutError, createAuthClient, type StoredTokens } from '../../client/src/index.js'
 import { USERS, buildTestApp } from '../helpers/app.js'
 import { bearer } from '../helpers/http.js'
 import { logCapture } from '../helpers/log.js'
+import { memoryStorage } from './storage.js'
 
 // The client kit in body mode (mobile, REST), against the real API listening on a port.
 
 async function listeningApi (t: Test, env: NodeJS.ProcessEnv = {}) {
-  const { stream, records } = logCapture()
+  const { stream, requestUrls } = logCapture()
   const { app } = await buildTestApp(t, 'redis', { LOG_LEVEL: 'info', ...env }, { logStream: stream })
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
   /** How many refreshes the server saw (every one writes an audit line: rotated, replayed or refused). */
-  const refreshesSeen = () => records().filter(line => line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === '/auth/refresh').length
+  const refreshesSeen = () => requestUrls().filter(url => url === '/auth/refresh').length
   return { app, baseUrl, refreshesSeen }
-}
-
-/** A TokenStorage with async methods, as Keychain or SecureStore have. */
-function memoryStorage (initial: StoredTokens | null = null): TokenStorage & { value: StoredTokens | null, clears: number } {
-  const storage = {
-    value: initial,
-    clears: 0,
-    async get () { return storage.value },
-    async set (tokens: StoredTokens) { storage.value = tokens },
-    async clear () { storage.value = null; storage.clears++ },
-  }
-  return storage
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))

@@ -10,5 +10,7 @@ export function logCapture () {
     },
   })
   const records = () => lines.map(line => JSON.parse(line) as Record<string, unknown>)
-  return { stream, lines, records }
+  /** The URL of every request the app logged as incoming, in order. */
+  const requestUrls = () => records().filter(line => line.msg === 'incoming request').map(line => (line.req as { url?: string } | undefined)?.url ?? '')
+  return { stream, lines, records, requestUrls }
 }
