@@ -23,7 +23,7 @@ export function ref<T extends TSchema> (schema: T, options: { description?: stri
 /** What each error status means, unless a route says more precisely. */
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'The request is malformed: see `message`',
-  401: 'No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again. `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used',
+  401: 'No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used',
   403: 'The access token lacks the required role',
   413: 'The body is larger than 16 KiB',
   415: 'The body is not JSON',
@@ -41,6 +41,18 @@ const ERROR_HEADERS: Record<number, Record<string, object>> = {
     'x-ratelimit-reset': { type: 'integer', description: 'Seconds until the count starts over' },
   },
   503: RETRY_AFTER,
+}
+/** The challenge a protected route's 401 and 403 carry (RFC 6750); other routes' 401s have none. */
+const CHALLENGE_HEADERS: Record<number, Record<string, object>> = {
+  401: {
+    'www-authenticate': {
+      type: 'string',
+      description: 'RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, ' +
+        'with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED',
+      examples: ['Bearer error="invalid_token", error_description="The access token expired"', 'Bearer'],
+    },
+  },
+  403: { 'www-authenticate': { type: 'string', description: 'RFC 6750 challenge: `Bearer error="insufficient_scope", …`' } },
 }
 
 /** A body as the API sends it for a status: the example of that response in the document. */
@@ -68,9 +80,10 @@ export function errorResponses (meanings: Record<number, string | true | ErrorMe
     const status = Number(code)
     const own = typeof meaning === 'object' ? meaning : undefined
     const bodies = [own?.example ?? ERROR_EXAMPLES[status] ?? []].flat()
+    const headers = { ...ERROR_HEADERS[status], ...(meaning === true ? CHALLENGE_HEADERS[status] : {}) }
     return [code, ref(ErrorResponse, {
       description: own?.description ?? (meaning === true ? ERROR_MEANINGS[status] ?? 'Error' : String(meaning)),
-      ...(ERROR_HEADERS[status] === undefined ? {} : { headers: ERROR_HEADERS[status] }),
+      ...(Object.keys(headers).length === 0 ? {} : { headers }),
       examples: bodies.map(body => ({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', ...body })),
     })]
   }))

@@ -126,14 +126,14 @@ t.test('DOCS_ENABLED=false, and production by default, serve no documentation', 
 
 t.test('every documented error example is what the API really answers', async (t) => {
   const { app, config } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com' })
-  const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { operationId: string, responses: Record<string, { content?: Record<string, { example?: Record<string, unknown>, examples?: Record<string, { value: Record<string, unknown> }> }> }> }>> }>()
+  const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { operationId: string, responses: Record<string, { headers?: Record<string, unknown>, content?: Record<string, { example?: Record<string, unknown>, examples?: Record<string, { value: Record<string, unknown> }> }> }> }>> }>()
   const alice = await loginTokens(app, USERS.alice)
   const cookieLogin = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', headers: { 'x-auth-mode': 'cookie' }, payload: { username: USERS.root.username, password: USERS.root.password } })
   const refreshCookie = String(cookieLogin.cookies.find(c => c.name === 'refresh_token')?.value)
   const post = (url: string, payload: unknown, headers: Record<string, string> = {}) => ({ method: 'POST' as const, url, payload: payload as string, headers })
   const json = { 'content-type': 'application/json' }
   // One real request per documented error, each from its own client address unless it must share one.
-  const requests: Record<string, () => Promise<{ statusCode: number, json: () => Record<string, unknown> }>> = {
+  const requests: Record<string, () => Promise<{ statusCode: number, headers: Record<string, unknown>, json: () => Record<string, unknown> }>> = {
     'login 400': () => app.inject(post('/auth/login', '[]', json)),
     'login 401': () => app.inject({ ...post('/auth/login', { username: 'alice', password: 'wrong' }), remoteAddress: '192.0.2.3' }),
     'login 413': () => app.inject(post('/auth/login', JSON.stringify({ username: 'a', password: 'x'.repeat(20_000) }), json)),
@@ -174,6 +174,8 @@ t.test('every documented error example is what the API really answers', async (t
           const real = await send()
           t.equal(real.statusCode, Number(status), `${name}: the request produces it`)
           t.same(real.json(), example, `${name}: the documented example is the real body`)
+          // The challenge is documented exactly where it is sent.
+          t.equal('www-authenticate' in (response.headers ?? {}), real.headers['www-authenticate'] !== undefined, `${name}: WWW-Authenticate documented if and only if sent`)
           checked++
         }
       }

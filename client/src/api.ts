@@ -759,9 +759,11 @@ export interface operations {
                     "application/json": components["schemas"]["Profile"];
                 };
             };
-            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again. `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
             401: {
                 headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -832,9 +834,11 @@ export interface operations {
                     "application/json": components["schemas"]["AdminArea"];
                 };
             };
-            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again. `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
             401: {
                 headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -844,6 +848,8 @@ export interface operations {
             /** @description The access token lacks the required role */
             403: {
                 headers: {
+                    /** @description RFC 6750 challenge: `Bearer error="insufficient_scope", …` */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {

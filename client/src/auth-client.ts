@@ -68,12 +68,17 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     proactive: options.proactiveRefresh ?? true,
   })
   const listeners = new Set<() => void>()
-  let signedOutFired = false
+  /**
+   * Whether this client has seen its session alive: a login, a refresh, tokens from storage or another
+   * tab, or (cookie mode, where a tab may start from cookies it cannot read) an authenticated answer.
+   * onSignedOut fires only when a session it had ends, never for a tab that was never signed in.
+   */
+  let signedIn = false
 
   async function signOut (tellOthers: boolean): Promise<void> {
     refresher.stop()
-    const hadSession = !signedOutFired
-    signedOutFired = true
+    const hadSession = signedIn || session.current !== null
+    signedIn = false
     await session.clear()
     coordination.shareExpiry(0)
     if (!hadSession) return
@@ -95,7 +100,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       signOut(false).catch(() => {})
       return
     }
-    signedOutFired = false
+    signedIn = true
     session.adopt(message, { store: false }).then(() => refresher.schedule(), () => {})
   })
 
@@ -135,6 +140,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
    * planted copies); any other 401 ends the session.
    */
   async function settle (retry: () => Promise<Response>, response: Response, sent: { generation: number, epoch: number }): Promise<Response> {
+    if (response.ok && sent.epoch === session.epoch) signedIn = true
     if (response.status !== 401) return response
     const code = await codeOf(response)
     // Not about the access token (a login's INVALID_CREDENTIALS, say), or about a session that has
@@ -194,7 +200,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       const tokens: StoredTokens = Session.fromAnswer(body, Date.now())
       refresher.stop()
       session.startNew()
-      signedOutFired = false
+      signedIn = true
       await session.adopt(tokens, { store: true })
       coordination.shareExpiry(tokens.accessExpiresAt)
       coordination.publish({ type: 'signed-in', ...session.shareable() })

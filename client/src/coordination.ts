@@ -4,8 +4,11 @@
  * (Node, React Native) there is one "tab": the lock is a plain in-process queue and nothing is sent.
  */
 export interface Coordination {
-  /** Runs `task` while holding the origin-wide refresh lock. */
-  exclusive<T> (task: () => Promise<T>): Promise<T>
+  /**
+   * Runs `task` while holding the origin-wide refresh lock. `contended`: another tab held it when
+   * this one asked (it was most likely refreshing, and its broadcast is on the way).
+   */
+  exclusive<T> (task: (contended: boolean) => Promise<T>): Promise<T>
   /** Tells the other tabs something. */
   publish (message: CoordinationMessage): void
   /** Listens to the other tabs; returns the unsubscribe function. */
@@ -28,7 +31,10 @@ export type CoordinationMessage =
   | { type: 'signed-out' }
 
 interface StorageLike { getItem (key: string): string | null, setItem (key: string, value: string): void }
-interface LockManagerLike { request<T> (name: string, callback: () => Promise<T>): Promise<T> }
+interface LockManagerLike {
+  request<T> (name: string, callback: () => Promise<T>): Promise<T>
+  request<T> (name: string, options: { ifAvailable: true }, callback: (lock: unknown) => Promise<T>): Promise<T>
+}
 interface BroadcastChannelLike {
   postMessage (message: unknown): void
   addEventListener (type: 'message', listener: (event: { data: unknown }) => void): void
@@ -58,11 +64,23 @@ export function platformCoordination (name: string): Coordination {
       expiry = accessExpiresAt
       storage?.setItem(`${name}:accessExpiresAt`, String(accessExpiresAt))
     },
-    exclusive (task) {
-      if (locks !== undefined) return locks.request(`${name}:refresh`, task)
-      const run = queue.then(task, task)
+    async exclusive (task) {
+      if (locks !== undefined) {
+        // Taken at once if free; otherwise waited for, and the task told so. (A broadcast may reach
+        // this tab after the lock does: the two travel separately, as does localStorage.)
+        let ran = false
+        const result = await locks.request(`${name}:refresh`, { ifAvailable: true }, async (lock) => {
+          if (lock === null) return undefined
+          ran = true
+          return await task(false)
+        })
+        if (ran) return result as Awaited<ReturnType<typeof task>>
+        return await locks.request(`${name}:refresh`, () => task(true))
+      }
+      // One "tab": no other can broadcast, so nothing is worth waiting for.
+      const run = queue.then(() => task(false), () => task(false))
       queue = run.catch(() => {})
-      return run
+      return await run
     },
     publish (message) {
       channel?.postMessage(message)

@@ -16,6 +16,17 @@ export interface RefresherOptions {
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+/** How long a tab waits for another tab's broadcast tokens before it refreshes itself. */
+const BROADCAST_WAIT_MS = 1000
+
+/** AbortSignal.timeout where it exists (browsers, Node); a timer-driven controller elsewhere (older React Native). */
+function timeoutSignal (ms: number): AbortSignal {
+  if (typeof AbortSignal.timeout === 'function') return AbortSignal.timeout(ms)
+  const controller = new AbortController()
+  const timer = setTimeout(() => { controller.abort(new Error(`no answer within ${ms} ms`)) }, ms) as { unref?: () => void }
+  timer.unref?.()
+  return controller.signal
+}
 
 /**
  * Refreshes the session, once at a time: every caller that needs a refresh while one is under way
@@ -46,7 +57,7 @@ export class TokenRefresher {
     if (this.#inFlight !== undefined && this.#inFlightEpoch === session.epoch) return this.#inFlight
     const before = session.generation
     this.#inFlightEpoch = session.epoch
-    const inFlight: Promise<void> = coordination.exclusive(async () => {
+    const inFlight: Promise<void> = coordination.exclusive(async (contended) => {
       // Another tab refreshed while this one waited for the lock: its result is ours already (body
       // mode: the tokens it broadcast; cookie mode: the cookies the tabs share, good until it says).
       if (options.force !== true && session.generation !== before && !session.expiresSoon()) return
@@ -56,6 +67,9 @@ export class TokenRefresher {
         this.schedule()
         return
       }
+      // Another tab held the lock, refreshing: its broadcast (posted before it let go, but not bound
+      // to arrive first) carries the result. Waiting for it beats spending the token a second time.
+      if (options.force !== true && contended && await session.changedSince(before, BROADCAST_WAIT_MS) && !session.expiresSoon()) return
       await this.#refreshNow()
     }).finally(() => { if (this.#inFlight === inFlight) this.#inFlight = undefined })
     this.#inFlight = inFlight
@@ -93,7 +107,7 @@ export class TokenRefresher {
       let response: Response
       let body: { access_token?: string, refresh_token?: string, expires_in?: number, code?: string, message?: string }
       try {
-        const signal = AbortSignal.timeout(timeoutMs)
+        const signal = timeoutSignal(timeoutMs)
         response = await this.#options.fetch(`${baseUrl}/auth/refresh`, transport === 'cookie'
           ? { method: 'POST', credentials: 'include', signal }
           : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken ?? '' }), signal })
@@ -112,6 +126,9 @@ export class TokenRefresher {
         this.schedule()
         return
       }
+      // A doubled refresh cookie (another site of the domain planted one): nothing was spent, and
+      // the answer expired the planted copies, so the next attempt carries the real cookie alone.
+      if (response.status === 401 && body.code === 'DUPLICATE_TOKEN_COOKIE' && attempt < retries) continue
       if (response.status === 401) {
         await this.onSessionEnded()
         throw new SignedOutError()

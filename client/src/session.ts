@@ -28,6 +28,7 @@ export class Session {
   readonly #storage: TokenStorage | undefined
   #current: StoredTokens | null = null
   #lifetimeMs = 0
+  readonly #waiters = new Set<() => void>()
   /** bumped at every change of tokens: a request remembers the one it was sent with */
   generation = 0
   /** bumped when a session ends or a new one starts: work begun for an older one is dropped */
@@ -80,7 +81,7 @@ export class Session {
     if (refreshToken !== undefined) next.refreshToken = refreshToken
     this.#lifetimeMs = Math.max(0, next.accessExpiresAt - Date.now())
     this.#current = next
-    this.generation++
+    this.#changed()
     if (options.store) await this.#storage?.set(next)
   }
 
@@ -92,9 +93,27 @@ export class Session {
     return { ...current }
   }
 
+  /** Resolves true as soon as the tokens change from `generation` (now or within `timeoutMs`), false otherwise. */
+  changedSince (generation: number, timeoutMs: number): Promise<boolean> {
+    if (this.generation !== generation) return Promise.resolve(true)
+    return new Promise(resolve => {
+      const waiter = () => { clearTimeout(timer); resolve(true) }
+      const timer = setTimeout(() => { this.#waiters.delete(waiter); resolve(false) }, timeoutMs)
+      this.#waiters.add(waiter)
+    })
+  }
+
+  /** Bumps the generation and wakes whoever waits for a change. */
+  #changed (): void {
+    this.generation++
+    const waiters = [...this.#waiters]
+    this.#waiters.clear()
+    for (const waiter of waiters) waiter()
+  }
+
   async clear (): Promise<void> {
     this.#current = null
-    this.generation++
+    this.#changed()
     this.epoch++
     await this.#storage?.clear()
   }
@@ -114,7 +133,7 @@ export class Session {
     if (stored !== null && stored !== undefined && this.#current === null) {
       this.#current = stored
       this.#lifetimeMs = Math.max(0, stored.accessExpiresAt - Date.now())
-      this.generation++
+      this.#changed()
     }
   }
 }

@@ -65,6 +65,49 @@ t.test('429/5xx answers are retried; when the retries run out the call fails wit
   t.equal((await auth.fetch('/api/profile')).status, 200, 'and the next call, the store back, refreshes and succeeds')
 })
 
+t.test('a network that fails every refresh attempt: the call fails with that error after the retries, still signed in', async (t) => {
+  const { app } = await buildTestApp(t, 'memory', { ACCESS_TOKEN_TTL: '1' })
+  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
+  let offline = true
+  let attempts = 0
+  const flakyFetch: typeof fetch = async (input, init) => {
+    if (offline && new Request(input, init).url.endsWith('/auth/refresh')) {
+      attempts++
+      throw new TypeError('fetch failed')
+    }
+    return fetch(input, init)
+  }
+  const storage = memoryStorage()
+  const auth = createAuthClient({ baseUrl, transport: 'body', storage, fetch: flakyFetch, proactiveRefresh: false, refreshRetries: 2, retryDelayMs: 10 })
+  let signedOut = 0
+  auth.onSignedOut(() => { signedOut++ })
+  await auth.login(USERS.alice)
+  await sleep(1100)
+  await t.rejects(auth.fetch('/api/profile'), { constructor: TypeError, message: 'fetch failed' }, 'the network\'s own error')
+  t.equal(attempts, 3, 'one attempt and two retries')
+  t.equal(signedOut, 0, 'a network failure is not a sign-out')
+  t.not(storage.value, null, 'the tokens are kept')
+  offline = false
+  t.equal((await auth.fetch('/api/profile')).status, 200, 'back online, the next call refreshes and succeeds')
+})
+
+t.test('a session ended while its access token expired: the refresh gets 401, every waiting call rejects, onSignedOut fires once', async (t) => {
+  const { app, baseUrl, refreshes } = await proxiedApi(t, { ACCESS_TOKEN_TTL: '1' }, () => false)
+  const storage = memoryStorage()
+  const auth = createAuthClient({ baseUrl, transport: 'body', storage, proactiveRefresh: false })
+  let fired = 0
+  auth.onSignedOut(() => { fired++ })
+  await auth.login(USERS.alice)
+  // Ended elsewhere by its refresh token (another device, an admin): the access token then expires.
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: storage.value?.refreshToken } })
+  await sleep(1100)
+  const calls = await Promise.allSettled(Array.from({ length: 5 }, () => auth.fetch('/api/profile')))
+  t.same(calls.map(c => c.status === 'rejected' && c.reason instanceof SignedOutError), [true, true, true, true, true], 'all five reject with SignedOutError')
+  t.equal(refreshes(), 1, 'after one refresh, answered 401')
+  t.equal(fired, 1, 'onSignedOut fired once')
+  t.equal(storage.value, null, 'the stored tokens are gone')
+})
+
 t.test('a refresh still under way when the user logs out and another logs in belongs to nobody', async (t) => {
   let release!: () => void
   const held = new Promise<void>(resolve => { release = resolve })

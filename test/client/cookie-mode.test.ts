@@ -1,5 +1,6 @@
-import t from 'tap'
-import { createAuthClient, platformCoordination } from '../../client/src/index.js'
+import type { Writable } from 'node:stream'
+import t, { type Test } from 'tap'
+import { SignedOutError, createAuthClient, platformCoordination } from '../../client/src/index.js'
 import { USERS, buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/log.js'
 
@@ -38,15 +39,21 @@ function cookieJar () {
   }
 }
 
-t.test('cookie mode: a 401 for the access cookie the jar dropped at expiry is refreshed from the refresh cookie and retried', async (t) => {
-  const { stream, records, requestUrls } = logCapture()
-  const { app } = await buildTestApp(t, 'memory', { ACCESS_TOKEN_TTL: '1', LOG_LEVEL: 'info' }, { logStream: stream })
+/** The API listening, and a cookie-mode client on a jar, logged in as alice; `signedOut` counts onSignedOut calls. */
+async function signedInWithCookies (t: Test, env: NodeJS.ProcessEnv, logStream?: Writable) {
+  const { app } = await buildTestApp(t, 'memory', env, logStream === undefined ? {} : { logStream })
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
   const jar = cookieJar()
   const auth = createAuthClient({ baseUrl, transport: 'cookie', fetch: jar.fetch, proactiveRefresh: false })
   let signedOut = 0
   auth.onSignedOut(() => { signedOut++ })
   await auth.login(USERS.alice)
+  return { baseUrl, jar, auth, signedOut: () => signedOut }
+}
+
+t.test('cookie mode: a 401 for the access cookie the jar dropped at expiry is refreshed from the refresh cookie and retried', async (t) => {
+  const { stream, records, requestUrls } = logCapture()
+  const { baseUrl, jar, signedOut } = await signedInWithCookies(t, { ACCESS_TOKEN_TTL: '1', LOG_LEVEL: 'info' }, stream)
   t.same(jar.live().map(c => c.name).sort(), ['access_token', 'refresh_token'], 'the API set both cookies')
   await new Promise(resolve => setTimeout(resolve, 1200))
   t.same(jar.live().map(c => c.name), ['refresh_token'], 'the access cookie is gone, as a browser drops it')
@@ -58,7 +65,7 @@ t.test('cookie mode: a 401 for the access cookie the jar dropped at expiry is re
   const completed = records().filter(line => line.msg === 'request completed').map(line => line.res as { statusCode: number })
   t.same(requestUrls().slice(-3), ['/api/profile', '/auth/refresh', '/api/profile'], 'the call, one refresh, the call again')
   t.same(completed.slice(-3).map(res => res.statusCode), [401, 200, 200], 'the first answer was the 401 for the missing cookie')
-  t.equal(signedOut, 0)
+  t.equal(signedOut(), 0)
 })
 
 t.test('cookie mode: a doubled access cookie is retried once, after the answer expired the planted copy', async (t) => {
@@ -71,6 +78,27 @@ t.test('cookie mode: a doubled access cookie is retried once, after the answer e
   const answer = await auth.fetch('/api/profile')
   t.equal(answer.status, 200, 'the retry, without the planted copy, succeeded')
   t.notOk(jar.live().some(c => c.value === 'planted'), 'the planted copy was expired by the refusal')
+})
+
+t.test('cookie mode: a doubled refresh cookie is retried once, not taken for a dead session', async (t) => {
+  const { auth, jar, signedOut } = await signedInWithCookies(t, { ACCESS_TOKEN_TTL: '1' })
+  // A sibling site of the domain plants a second refresh cookie on a longer path of the refresh route.
+  jar.plant({ name: 'refresh_token', value: 'planted', path: '/auth/refresh', expiresAt: Date.now() + 60_000 })
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  const answer = await auth.fetch('/api/profile')
+  t.equal(answer.status, 200, 'the call succeeded after the refresh was retried')
+  t.equal(signedOut(), 0, 'never signed out')
+  t.notOk(jar.live().some(c => c.value === 'planted'), 'the planted copy was expired by the refusal')
+})
+
+t.test('cookie mode: a tab that was never signed in learns so with SignedOutError, and onSignedOut stays silent', async (t) => {
+  const { app } = await buildTestApp(t, 'memory')
+  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' })
+  const auth = createAuthClient({ baseUrl, transport: 'cookie', fetch: cookieJar().fetch })
+  let signedOut = 0
+  auth.onSignedOut(() => { signedOut++ })
+  await t.rejects(auth.fetch('/api/profile'), SignedOutError, 'no cookies, no session')
+  t.equal(signedOut, 0, 'no session ended: nothing to announce')
 })
 
 t.test('cookie mode: when another tab\'s refresh is taken for this one but the cookie is still missing, this tab refreshes itself', async (t) => {
