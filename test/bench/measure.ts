@@ -1,0 +1,94 @@
+/** What the bench measures with: pinned processes, their CPU time and memory, autocannon runs. */
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import autocannon from 'autocannon'
+
+/** The server's core and the load generator's (with Redis); pinning only where taskset exists. */
+export const SERVER_CORE = 0
+export const LOAD_CORE = 1
+export const canPin = spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
+/** The command line that runs `command` pinned to `core` (as it is, where it cannot be pinned). */
+export function pinnedTo (core: number | undefined, command: string, args: string[]): [string, string[]] {
+  return canPin && core !== undefined ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]
+}
+
+/** Pins this process (the load generator) to LOAD_CORE. */
+export function pinSelf (): void {
+  if (canPin) spawnSync('taskset', ['-pc', String(LOAD_CORE), String(process.pid)])
+}
+
+/** User + system CPU time a process has used, in µs (from /proc/<pid>/stat; 0 where there is no /proc). */
+export function cpuMicros (pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS
+  } catch {
+    return 0
+  }
+}
+
+/** Resident set size of a process, in bytes. */
+export function rssBytes (pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
+}
+
+export interface Target { url: string, pid: number, stop: () => Promise<void> }
+
+/**
+ * Starts test/bench/target.ts's `variant` in its own process, pinned to SERVER_CORE unless `core` says
+ * otherwise (null: unpinned), its logs dropped as production's would go to a collector.
+ */
+export async function startTarget (variant: string, env: NodeJS.ProcessEnv, core: number | null = SERVER_CORE): Promise<Target> {
+  const [command, args] = pinnedTo(core ?? undefined, process.execPath, ['dist/test/bench/target.js', variant])
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const exited = once(child, 'exit').then(([code]) => { throw new Error(`${variant} exited (${String(code)}) before it listened`) })
+  const [message] = await Promise.race([once(child, 'message'), exited]) as [{ port: number }]
+  exited.catch(() => {})
+  // taskset execs node in place: the child's pid is the server's.
+  return {
+    url: `http://127.0.0.1:${message.port}`,
+    pid: child.pid ?? 0,
+    stop: async () => {
+      child.kill('SIGTERM')
+      if (child.exitCode === null) await once(child, 'exit')
+    },
+  }
+}
+
+export interface LoadResult { rps: number, requests: number, p50: number, p99: number, bad: number, cpuPerRequestUs: number }
+
+/** A warm-up, then `seconds` of load with `connections` connections, and the server's CPU per request. */
+export async function load (target: Target, path: string, headers: Record<string, string>, seconds: number, connections: number): Promise<LoadResult> {
+  const url = `${target.url}${path}`
+  await autocannon({ url, headers, connections, duration: 2 }) // JIT, caches, connections
+  const cpuBefore = cpuMicros(target.pid)
+  const result = await autocannon({ url, headers, connections, duration: seconds })
+  const cpu = cpuMicros(target.pid) - cpuBefore
+  const requests = result.requests.total
+  return {
+    rps: result.requests.average,
+    requests,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    bad: result.non2xx + result.errors + result.timeouts,
+    cpuPerRequestUs: requests > 0 ? cpu / requests : 0,
+  }
+}
+
+export function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] ?? 0 : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+}
+
+/** Seconds since `started` (performance.now()), for saying how long the bench ran. */
+export const elapsedSeconds = (started: number) => Math.round((performance.now() - started) / 1000)
