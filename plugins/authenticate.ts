@@ -1,7 +1,9 @@
-import type { FastifySchema, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, FastifySchema, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { InsufficientRoleError, InvalidAccessTokenError } from '../src/errors.js'
-import { presentedAccessToken, refuseDuplicatedTokenCookies } from './presented-tokens.js'
+import type { AccountSummary } from '../src/store/index.js'
+import type { Authenticated } from '../src/tokens/token-service.js'
+import { DuplicateTokenCookieError, presentedAccessToken, refuseDuplicatedTokenCookies } from './presented-tokens.js'
 
 /** OpenAPI security requirement of every protected route: either transport will do. */
 export const ACCESS_TOKEN_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
@@ -9,6 +11,8 @@ export const ACCESS_TOKEN_SECURITY: Array<Record<string, string[]>> = [{ bearerA
 export interface Protection {
   /** a role the access token must carry (403 otherwise) */
   role?: string
+  /** the handler needs the account (`request.account`): read with the denylist, in the same round trip */
+  account?: boolean
 }
 
 declare module 'fastify' {
@@ -18,33 +22,85 @@ declare module 'fastify' {
     /** preHandler hook: answers 403 unless `request.user` has the role. */
     requireRole (role: string): preHandlerAsyncHookHandler
     /**
-     * Route options of a protected route: the schema with its OpenAPI security requirement and
-     * the hooks that enforce it, from one place so documentation and protection cannot drift.
+     * Route options of a protected route: the schema with its OpenAPI security requirement, the
+     * hooks that enforce it and the protection in the route's config, from one place so
+     * documentation and protection cannot drift.
      */
     secured<S extends FastifySchema> (schema: S, protection?: Protection): {
       schema: S & { security: typeof ACCESS_TOKEN_SECURITY }
+      config: { protection: Protection }
       onRequest: onRequestAsyncHookHandler
       preHandler: preHandlerAsyncHookHandler[]
     }
   }
+  interface FastifyRequest {
+    /** the account of a route protected with `{ account: true }`, read with the access check */
+    account: AccountSummary | null
+    /** the access check under way (started before the rate limit counts, awaited after) */
+    accessCheck: Promise<Authenticated> | null
+  }
+  interface FastifyContextConfig {
+    protection?: Protection
+  }
+}
+
+const ignore = () => {}
+
+/** Sets the RFC 6750 challenge a refusal of a protected request carries, and returns the error. The description is ours, never client input. */
+function challenged (reply: FastifyReply, error: unknown): unknown {
+  let challenge: string | undefined
+  if (error instanceof InsufficientRoleError) challenge = `Bearer error="insufficient_scope", error_description="${error.message}"`
+  else if (error instanceof DuplicateTokenCookieError) challenge = `Bearer error="invalid_request", error_description="${error.message}"`
+  else if (error instanceof InvalidAccessTokenError) challenge = error.presented ? `Bearer error="invalid_token", error_description="${error.message}"` : 'Bearer'
+  if (challenge !== undefined) reply.header('www-authenticate', challenge)
+  return error
 }
 
 export default fp(async function authenticate (fastify) {
   const tokens = fastify.tokens
+  fastify.decorateRequest('account', null)
+  fastify.decorateRequest('accessCheck', null)
 
-  const authenticate: onRequestAsyncHookHandler = async function (request) {
-    // A doubled token cookie may be another site's: refused even when a Bearer header decides.
-    refuseDuplicatedTokenCookies(request, { bearerChallenge: true })
-    const presented = presentedAccessToken(request)
-    if (presented === undefined) throw new InvalidAccessTokenError('Authentication required', false)
-    request.user = await tokens.authenticate(presented.token)
+  /** Starts the check of the presented access token; its outcome is for the route's hook to await. */
+  function startAccessCheck (request: FastifyRequest, account: boolean): Promise<Authenticated> {
+    let check: Promise<Authenticated>
+    try {
+      // A doubled token cookie may be another site's: refused even when a Bearer header decides.
+      refuseDuplicatedTokenCookies(request)
+      const presented = presentedAccessToken(request)
+      if (presented === undefined) throw new InvalidAccessTokenError('Authentication required', false)
+      check = tokens.authenticate(presented.token, { account })
+    } catch (err) {
+      check = Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    check.catch(ignore) // awaited by the route's hook, or never (the rate limit answered 429 first)
+    return check
+  }
+
+  // A protected route's check leaves before the API-wide limit counts (this hook is registered before
+  // the limiter's), so the store read and the count share one write; the limiter still decides first.
+  fastify.addHook('onRequest', function startProtectedRouteCheck (request, _reply, done) {
+    const protection = request.routeOptions.config.protection
+    if (protection !== undefined) request.accessCheck = startAccessCheck(request, protection.account === true)
+    done()
+  })
+
+  // The refusals are decided here, and so is their RFC 6750 challenge (the error handler only shapes answers).
+  const authenticate: onRequestAsyncHookHandler = async function (request, reply) {
+    try {
+      const { claims, account } = await (request.accessCheck ?? startAccessCheck(request, false))
+      request.user = claims
+      request.account = account ?? null
+    } catch (err) {
+      throw challenged(reply, err)
+    }
   }
 
   function requireRole (role: string): preHandlerAsyncHookHandler {
-    return async function (request) {
+    return async function (request, reply) {
       // Used without `authenticate` before it, there is no user: refuse, never crash or let through.
-      if (request.user === null) throw new InvalidAccessTokenError('Authentication required', false)
-      if (!request.user.roles.includes(role)) throw new InsufficientRoleError(role)
+      if (request.user === null) throw challenged(reply, new InvalidAccessTokenError('Authentication required', false))
+      if (!request.user.roles.includes(role)) throw challenged(reply, new InsufficientRoleError(role))
     }
   }
 
@@ -53,6 +109,7 @@ export default fp(async function authenticate (fastify) {
   fastify.decorate('secured', function <S extends FastifySchema> (schema: S, protection: Protection = {}) {
     return {
       schema: { ...schema, security: ACCESS_TOKEN_SECURITY },
+      config: { protection },
       onRequest: authenticate,
       // CSRF first: a forged state-changing request is refused before any role check or handler.
       preHandler: [fastify.csrfProtection, ...(protection.role === undefined ? [] : [requireRole(protection.role)])],

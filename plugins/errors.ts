@@ -1,30 +1,13 @@
 import { STATUS_CODES } from 'node:http'
-import type { FastifyError, FastifyRequest } from 'fastify'
+import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError, InsufficientRoleError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError, StoreUnavailableError } from '../src/errors.js'
-import { DuplicateTokenCookieError } from './presented-tokens.js'
-
-/** RFC 6750 challenge; the description is ours, never client input. */
-function bearerChallenge (error: InvalidAccessTokenError | InsufficientRoleError | DuplicateTokenCookieError): string {
-  if (error instanceof InsufficientRoleError) return `Bearer error="insufficient_scope", error_description="${error.message}"`
-  if (error instanceof DuplicateTokenCookieError) return `Bearer error="invalid_request", error_description="${error.message}"`
-  return error.presented ? `Bearer error="invalid_token", error_description="${error.message}"` : 'Bearer'
-}
-
-/** Failed logins and refreshes are audit events; the core's errors name the user and session. */
-function auditFailure (request: FastifyRequest, error: unknown) {
-  if (error instanceof InvalidCredentialsError) request.audit('login_failed', { userId: error.userId })
-  if (error instanceof InvalidRefreshTokenError) {
-    // A reused token matched a spent one, so the ids it names are proven; anyone can write a
-    // well-formed token naming any user, so a merely invalid one names them as claims only.
-    if (error.reason === 'reused') request.audit('refresh_token_reused', { userId: error.userId, sessionId: error.sessionId })
-    else request.audit('refresh_failed', { claimedUserId: error.userId, claimedSessionId: error.sessionId })
-  }
-}
+import { ApiError, StoreUnavailableError } from '../src/errors.js'
 
 /**
  * Every error leaves as JSON `{statusCode, error, message, code?}`: client errors say what was
  * wrong, a failed dependency is a 503, anything else a bare 500 with the details only in the log.
+ * It only shapes answers: what a refusal means (its challenge, its audit line) is decided where the
+ * refusal is made.
  */
 export default fp(async function errors (fastify) {
   fastify.setErrorHandler(function (error: FastifyError, request, reply) {
@@ -34,10 +17,6 @@ export default fp(async function errors (fastify) {
     // and says nothing of our insides.
     const told = error instanceof ApiError || statusCode < 500
 
-    if (error instanceof InvalidAccessTokenError || error instanceof InsufficientRoleError || (error instanceof DuplicateTokenCookieError && error.bearerChallenge)) {
-      reply.header('www-authenticate', bearerChallenge(error))
-    }
-    auditFailure(request, error)
     if (error instanceof StoreUnavailableError) {
       // The reason only: ioredis errors carry the command and its arguments (keys, token hashes).
       const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)

@@ -66,19 +66,16 @@ export const DUPLICATE_TOKEN_COOKIE_MESSAGE = 'The request carries a token cooki
 
 export class DuplicateTokenCookieError extends ApiError {
   readonly cookies: TokenCookieName[]
-  /** true on protected routes, whose 401s carry an RFC 6750 challenge */
-  readonly bearerChallenge: boolean
-  constructor (cookies: TokenCookieName[], bearerChallenge: boolean) {
+  constructor (cookies: TokenCookieName[]) {
     super(401, 'DUPLICATE_TOKEN_COOKIE', DUPLICATE_TOKEN_COOKIE_MESSAGE)
     this.cookies = cookies
-    this.bearerChallenge = bearerChallenge
   }
 }
 
 /** Throws DuplicateTokenCookieError when a token cookie is doubled, whatever else the request carries. */
-export function refuseDuplicatedTokenCookies (request: FastifyRequest, options: { bearerChallenge?: boolean } = {}): void {
+export function refuseDuplicatedTokenCookies (request: FastifyRequest): void {
   const duplicated = duplicatedTokenCookies(request)
-  if (duplicated.length > 0) throw new DuplicateTokenCookieError(duplicated, options.bearerChallenge === true)
+  if (duplicated.length > 0) throw new DuplicateTokenCookieError(duplicated)
 }
 
 /** RFC 6265 cookie-path characters we are willing to echo (no `;`, controls or spaces). */

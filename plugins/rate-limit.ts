@@ -4,7 +4,8 @@ import fp from 'fastify-plugin'
 import { clientAddress } from '../src/client-address.js'
 import { ApiError, StoreUnavailableError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
-import { COUNT_TIMEOUT_MS, RedisRateCounter } from '../src/store/redis-rate-counter.js'
+import { RedisStore } from '../src/store/redis.js'
+import { COUNT_TIMEOUT_MS, type RedisRateCounter } from '../src/store/redis-rate-counter.js'
 
 /** Limits count per minute. */
 const WINDOW_MS = 60_000
@@ -61,9 +62,13 @@ function redisCounterStore (counter: RedisRateCounter, nameSpace: string, limit:
     }
 
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number) {
-      counter.count(this.#prefix + key, timeWindow, timeoutMs).then(result => { callback(null, result) }, (err: Error) => {
+      counter.count(this.#prefix + key, timeWindow, timeoutMs, (err, result) => {
+        if (err === null) {
+          callback(null, result)
+          return
+        }
         if (failures.firstInWindow(limit.name, Date.now() + timeWindow)) {
-          // The reason only: ioredis errors carry the command and its arguments.
+          // The reason only, never the command and its arguments.
           log.warn({ limit: limit.name, reason: err.message }, failClosed
             ? 'rate limiter cannot count: refusing requests with 503'
             : 'rate limiter cannot count: letting requests through uncounted')
@@ -91,13 +96,8 @@ export default fp(async function rateLimit (fastify) {
   const { config } = fastify
   const enabled = config.rateLimit.max > 0
 
-  let counter: RedisRateCounter | undefined
-  if (enabled && config.redisUrl !== undefined) {
-    // The store has just reached Redis (start-up refuses otherwise), so this normally succeeds at once.
-    counter = await RedisRateCounter.connect(config.redisUrl)
-    const connected = counter
-    fastify.addHook('onClose', async () => connected.close())
-  }
+  // Counted on the store's batched connection: a request's count leaves with its access check.
+  const counter = enabled && fastify.store instanceof RedisStore ? fastify.store.rateCounter : undefined
 
   // A flood over a limit is one audit line per client, limit and window (per instance), not one
   // per refused request: the log must not become the flood's amplifier.
@@ -140,4 +140,5 @@ export default fp(async function rateLimit (fastify) {
     // 429. A route with a `config.rateLimit` of its own has it instead, as @fastify/rate-limit has it.
     if (request.routeOptions.config.rateLimit === undefined) await apiLimit.call(this, request, reply)
   })
-}, { name: 'rate-limit', dependencies: ['config', 'audit', 'store'] })
+  // After 'authenticate': its hook starts a protected route's access check before this one counts.
+}, { name: 'rate-limit', dependencies: ['config', 'audit', 'store', 'authenticate'] })

@@ -5,6 +5,7 @@ import { duplicatedTokenCookies, presentedAccessToken, presentedRefreshToken, re
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
 import { clientAddress } from '../src/client-address.js'
+import { InvalidCredentialsError, InvalidRefreshTokenError } from '../src/errors.js'
 import { userIdFor } from '../src/ids.js'
 import type { IssuedTokens } from '../src/tokens/token-service.js'
 
@@ -95,7 +96,10 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         },
       },
     }, async function (request, reply) {
-      const issued = await tokens.login(request.body.username, request.body.password, clientAddress(request))
+      const issued = await tokens.login(request.body.username, request.body.password, clientAddress(request)).catch((err: unknown) => {
+        if (err instanceof InvalidCredentialsError) request.audit('login_failed', { userId: err.userId })
+        throw err
+      })
       request.audit('login_succeeded', { userId: issued.user.id, sessionId: issued.sessionId, ...(issued.endedSessionIds.length > 0 ? { endedSessionIds: issued.endedSessionIds } : {}) })
       return sendTokens(reply, issued, request.headers['x-auth-mode'] === 'cookie' ? 'cookie' : 'body')
     })
@@ -129,7 +133,15 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       refuseDuplicatedTokenCookies(request)
       const presented = presentedRefreshToken(request)
       // An absent token is as invalid as a wrong one (same 401, same message).
-      const issued = await tokens.refresh(presented?.token ?? '')
+      const issued = await tokens.refresh(presented?.token ?? '').catch((err: unknown) => {
+        if (err instanceof InvalidRefreshTokenError) {
+          // A reused token matched a spent one, so the ids it names are proven; anyone can write a
+          // well-formed token naming any user, so a merely invalid one names them as claims only.
+          if (err.reason === 'reused') request.audit('refresh_token_reused', { userId: err.userId, sessionId: err.sessionId })
+          else request.audit('refresh_failed', { claimedUserId: err.userId, claimedSessionId: err.sessionId })
+        }
+        throw err
+      })
       request.audit(issued.replayed ? 'refresh_replayed' : 'token_refreshed', { userId: issued.userId, sessionId: issued.sessionId })
       return sendTokens(reply, issued, presented?.via ?? 'body')
     })

@@ -40,6 +40,11 @@ const strict = (hash: string) => ({ hash, sealed: '', graceMs: 0 })
 const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
   ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
 
+/** Whether the access check finds the session or the token denied. */
+async function denied (store: AuthStore, userId: string, sessionId: string, tokenId: string): Promise<boolean> {
+  return (await store.checkAccess(userId, sessionId, tokenId, { account: false })).denied
+}
+
 /** The same contract, for the embedded store and for Redis. */
 for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as const) {
   t.test(`${kind} store contract`, async (t) => {
@@ -55,6 +60,17 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.same(await store.getUser(withEmail.id), withEmail)
     })
 
+    t.test('access check: denylist and, when asked, the account without its password hash, in one answer', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: false }), { denied: false }, 'not asked: no account')
+      t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: true }),
+        { denied: false, account: { id: s.userId, username: `user-${s.userId}`, email: null, roles: ['user', 'editor'] } }, 'the account, as stored, but its hash')
+      t.same(await store.checkAccess(randomId(), randomId(), 'j', { account: true }), { denied: false, account: null }, 'an account that does not exist')
+      await store.revokeSession({ userId: s.userId, sessionId: s.sessionId, accessTokenTtl: ACCESS_TTL })
+      t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: true }), { denied: true }, 'denied: nothing more is read')
+    })
+
     t.test('rotation: live token rotates, a spent one revokes, anything else is invalid', async (t) => {
       const store = await open(t)
       const s = await userSession(store)
@@ -63,9 +79,9 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.same(await store.rotateRefreshToken(presented(s), strict(next), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
       const third = sha256(randomId())
       t.same(await store.rotateRefreshToken(presented(s, next), strict(third), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
-      t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), false)
+      t.equal(await denied(store, s.userId, s.sessionId, randomId()), false)
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('y')), ACCESS_TTL), { outcome: 'reused' }, 'the first, spent token')
-      t.equal(await store.isDenied(s.userId, s.sessionId, randomId()), true, 'the session is denied')
+      t.equal(await denied(store, s.userId, s.sessionId, randomId()), true, 'the session is denied')
       t.same(await store.rotateRefreshToken(presented(s, third), strict(sha256('z')), ACCESS_TTL), { outcome: 'invalid' }, 'its live token is dead')
       t.same(await store.rotateRefreshToken({ ...presented(s), sessionId: randomId() }, strict(sha256('z')), ACCESS_TTL), { outcome: 'invalid' }, 'unknown session')
     })
@@ -75,7 +91,7 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const s = session()
       await store.createSession(s)
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' })
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), true)
     })
 
     t.test('rotation is atomic: of 50 concurrent rotations of one token, one wins', async (t) => {
@@ -98,11 +114,11 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const store = await open(t)
       const s = await userSession(store)
       t.equal(await store.revokeSessionByRefreshToken(presented(s, sha256('nope')), ACCESS_TTL), false)
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false)
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), false)
       const next = sha256(randomId())
       await store.rotateRefreshToken(presented(s), strict(next), ACCESS_TTL)
       t.equal(await store.revokeSessionByRefreshToken(presented(s), ACCESS_TTL), true, 'a spent token')
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), true)
       t.equal(await store.revokeSessionByRefreshToken(presented(s, next), ACCESS_TTL), false, 'nothing left to revoke')
 
       const other = session()
@@ -115,15 +131,15 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const s = session()
       await store.createSession(s)
       await store.revokeSession({ userId: s.userId, sessionId: s.sessionId, accessTokenTtl: 1, accessToken: { tokenId: 'jti-1', ttl: 2 } })
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'other'), true, 'by sid')
-      t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), true, 'by jti')
-      t.equal(await store.isDenied(randomId(), s.sessionId, 'jti-1'), false, 'denials are per user')
+      t.equal(await denied(store, s.userId, s.sessionId, 'other'), true, 'by sid')
+      t.equal(await denied(store, s.userId, 'other-session', 'jti-1'), true, 'by jti')
+      t.equal(await denied(store, randomId(), s.sessionId, 'jti-1'), false, 'denials are per user')
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' }, 'its refresh token is gone')
       await new Promise(resolve => setTimeout(resolve, 1100))
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'other'), false, 'the sid denial expired with the access-token lifetime')
-      t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), true, 'the jti denial lives its own TTL')
+      t.equal(await denied(store, s.userId, s.sessionId, 'other'), false, 'the sid denial expired with the access-token lifetime')
+      t.equal(await denied(store, s.userId, 'other-session', 'jti-1'), true, 'the jti denial lives its own TTL')
       await new Promise(resolve => setTimeout(resolve, 1000))
-      t.equal(await store.isDenied(s.userId, 'other-session', 'jti-1'), false)
+      t.equal(await denied(store, s.userId, 'other-session', 'jti-1'), false)
     })
 
     t.test('spent tokens: the last 32 revoke the session, older ones are merely invalid', async (t) => {
@@ -138,11 +154,11 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       // hashes[40] is live; hashes[8..39] are the last 32 spent; hashes[0..7] are forgotten.
       t.same(await store.rotateRefreshToken(presented(s, hashes[7]), strict(sha256('x')), ACCESS_TTL), { outcome: 'invalid' }, '33 rotations back: invalid')
       t.equal(await store.revokeSessionByRefreshToken(presented(s, hashes[0]), ACCESS_TTL), false, 'and it cannot end the session either')
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
       t.equal((await store.rotateRefreshToken(presented(s, hashes[40]), strict(sha256('y')), ACCESS_TTL)).outcome, 'rotated', 'the live token still rotates')
       // Now hashes[9..40] are the last 32 spent.
       t.same(await store.rotateRefreshToken(presented(s, hashes[9]), strict(sha256('z')), ACCESS_TTL), { outcome: 'reused' }, '32 rotations back: reuse, the session is revoked')
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true)
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), true)
 
       const other = await userSession(store)
       const otherNext = sha256(randomId())
@@ -163,7 +179,7 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       const fourth = bounded(Date.now() + HOUR + 3)
       t.same(await store.createSession(fourth), { ended: [sessions[0]?.sessionId] }, 'the fourth ends the oldest')
       const oldest = sessions[0] ?? soon
-      t.equal(await store.isDenied(userId, oldest.sessionId, 'j'), true, 'whose access tokens are denied')
+      t.equal(await denied(store, userId, oldest.sessionId, 'j'), true, 'whose access tokens are denied')
       t.same(await store.rotateRefreshToken(presented(oldest), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' }, 'and whose refresh token is dead')
       await store.revokeSession({ userId, sessionId: fourth.sessionId, accessTokenTtl: ACCESS_TTL })
       t.same(await store.createSession(bounded(Date.now() + HOUR + 4)), { ended: [] }, 'an ended session frees its place')
@@ -191,11 +207,11 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
         t.same(await store.rotateRefreshToken(presented(s), { hash: sha256(randomId()), sealed: `another-${i}`, graceMs: 5000 }, ACCESS_TTL),
           { outcome: 'replayed', expiresAt: s.expiresAt, roles: ['user', 'editor'], sealed: 'sealed-successor' }, `replay ${i + 1}: the first successor, sealed as it was stored`)
       }
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
       const third = sha256(randomId())
       t.equal((await store.rotateRefreshToken(presented(s, next), { hash: third, sealed: 'sealed-third', graceMs: 5000 }, ACCESS_TTL)).outcome, 'rotated', 'the successor is still the live token')
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('x')), ACCESS_TTL), { outcome: 'reused' }, 'once the successor is spent, the first token is reuse')
-      t.equal(await store.isDenied(s.userId, s.sessionId, 'j'), true, 'and the session is revoked')
+      t.equal(await denied(store, s.userId, s.sessionId, 'j'), true, 'and the session is revoked')
       t.same(await store.rotateRefreshToken(presented(s, third), strict(sha256('y')), ACCESS_TTL), { outcome: 'invalid' }, 'its newest token with it')
     })
 

@@ -1,4 +1,4 @@
-import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
 
 interface SessionEntry {
   refreshHash: string
@@ -110,8 +110,11 @@ export class MemoryStore implements AuthStore {
     }
   }
 
-  async isDenied (userId: string, sessionId: string, tokenId: string): Promise<boolean> {
-    return this.#isLiveDenial(deniedSessionKey(userId, sessionId)) || this.#isLiveDenial(deniedTokenKey(userId, tokenId))
+  async checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {
+    const denied = this.#isLiveDenial(deniedSessionKey(userId, sessionId)) || this.#isLiveDenial(deniedTokenKey(userId, tokenId))
+    if (denied || !options.account) return { denied }
+    const user = this.#users.get(userId)
+    return { denied, account: user === undefined ? null : { id: user.id, username: user.username, email: user.email, roles: [...user.roles] } }
   }
 
   async ping (): Promise<void> {}

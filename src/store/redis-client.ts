@@ -6,20 +6,20 @@ const STARTUP_TIMEOUT_MS = 3000
 
 /**
  * A Redis client that fails fast instead of waiting for Redis: not connected yet (connect it with
- * connectOrExplain), no offline queue, a bounded command timeout, no replay of unanswered commands
- * after a reconnect (a replayed rotation could spend a token whose caller was already told 503, a
- * replayed count would count twice), and no auto-pipelining (ioredis holds each batch until the
- * previous one on the connection has answered, so a stall would stack timeouts: 0.5 s, 1 s...).
+ * connectOrExplain), no offline queue, no replay of unanswered commands after a reconnect (a
+ * replayed rotation could spend a token whose caller was already told 503, a replayed count would
+ * count twice), and no auto-pipelining (ioredis holds each batch until the previous one on the
+ * connection has answered, so a stall would stack timeouts: 0.5 s, 1 s...). Commands are bounded by
+ * their caller (RedisStore's own timeout, which a busy event loop cannot fake), not by ioredis.
  * Connection errors surface as rejected commands; the error event only needs a listener.
  */
-export function failFastRedis (url: string, commandTimeoutMs: number): Redis {
+export function failFastRedis (url: string): Redis {
   const redis = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     enableAutoPipelining: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: commandTimeoutMs,
     connectTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
   })

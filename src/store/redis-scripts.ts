@@ -118,3 +118,14 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `
+
+/**
+ * KEYS: deniedSession, deniedToken, account → {1} when denied, else {0, id, username, email, roles}
+ * (nils for an account that does not exist). The hot path's one read: denylist and account share the
+ * user's hash tag, so one script answers both.
+ */
+export const CHECK_ACCESS = `
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return {1} end
+local account = redis.call('HMGET', KEYS[3], 'id', 'username', 'email', 'roles')
+return {0, account[1], account[2], account[3], account[4]}
+`

@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { keysFor } from './keys.js'
-import { connectOrExplain, failFastRedis } from './redis-client.js'
-import { CREATE_SESSION, CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
-import { SPENT_TOKENS_KEPT, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
+import { connectOrExplain, failFastRedis, redactRedisUrl } from './redis-client.js'
+import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
+import { COUNT_IN_WINDOW, COUNT_TIMEOUT_MS, RedisRateCounter } from './redis-rate-counter.js'
+import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import type { Reply } from './resp.js'
+import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
-export const COMMAND_TIMEOUT_MS = 500
+export const COMMAND_TIMEOUT_MS = COUNT_TIMEOUT_MS.asLongAsTheStore
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
 const CLOCK_SYNC_INTERVAL_MS = 60_000
@@ -41,14 +44,42 @@ function parseRoles (stored: string | undefined): string[] {
   return roles
 }
 
+/** CHECK_ACCESS's answer: {1} denied, or {0, id, username, email, roles} (nils: no such account). */
+function accessState (reply: Reply): AccessState {
+  const [denied, id, username, email, roles] = Array.isArray(reply) ? reply : []
+  if (denied === 1) return { denied: true }
+  if (denied !== 0) throw new StoreUnavailableError(new Error('an access check had a malformed answer'))
+  if (typeof id !== 'string') return { denied: false, account: null }
+  return {
+    denied: false,
+    account: {
+      id,
+      username: typeof username === 'string' ? username : '',
+      email: typeof email === 'string' && email !== '' ? email : null,
+      roles: parseRoles(typeof roles === 'string' ? roles : undefined),
+    },
+  }
+}
+
 /**
- * The store shared by every instance. The client fails fast: no offline queue, a bounded command
- * timeout, no replay of unanswered commands after a reconnect (a replayed rotation could spend a
- * token whose caller was already told 503).
+ * The store shared by every instance, on two connections. The hot path (access checks, rate-limit
+ * counts) is batched: one write per event-loop turn (src/store/redis-pipeline.ts). Everything else —
+ * MULTIs, the rotation script, PING, TIME — goes through ioredis, each command with its own timeout.
+ * Both fail fast: no offline queue, bounded waits, no replay of unanswered commands after a reconnect
+ * (a replayed rotation could spend a token whose caller was already told 503).
  */
 export class RedisStore implements AuthStore {
   readonly kind = 'redis'
+  /** the rate-limit counters, on the batched connection */
+  readonly rateCounter: RedisRateCounter
+  /** socket writes and commands of the batched connection so far (how well turns are batched) */
+  get batchStats (): { writes: number, commands: number } {
+    return this.#pipeline.stats
+  }
+
   readonly #redis: ScriptedRedis
+  readonly #pipeline: RedisPipeline
+  readonly #checkAccess: PipelineScript
   readonly #prefix: string
   readonly #reconnectListeners: Array<() => void> = []
   /** Redis clock minus ours, in ms: deadlines are written in Redis's time. */
@@ -56,8 +87,11 @@ export class RedisStore implements AuthStore {
   readonly #clockSync: NodeJS.Timeout
   #pinging: Promise<void> | undefined
 
-  private constructor (redis: ScriptedRedis, prefix: string) {
+  private constructor (redis: ScriptedRedis, pipeline: RedisPipeline, prefix: string) {
     this.#redis = redis
+    this.#pipeline = pipeline
+    this.#checkAccess = pipeline.defineScript(CHECK_ACCESS, 3)
+    this.rateCounter = new RedisRateCounter(pipeline, pipeline.defineScript(COUNT_IN_WINDOW, 1))
     this.#prefix = prefix
     let connectedBefore = false
     redis.on('ready', () => {
@@ -71,13 +105,21 @@ export class RedisStore implements AuthStore {
 
   /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
   static async connect (options: RedisStoreOptions): Promise<RedisStore> {
-    const redis = failFastRedis(options.url, COMMAND_TIMEOUT_MS) as ScriptedRedis
+    const redis = failFastRedis(options.url) as ScriptedRedis
     redis.defineCommand('createSession', { numberOfKeys: 2, lua: CREATE_SESSION })
     redis.defineCommand('rotateRefreshToken', { numberOfKeys: 6, lua: ROTATE_REFRESH_TOKEN })
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 5, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
-    const store = new RedisStore(redis, options.keyPrefix)
+    const pipeline = new RedisPipeline({ url: options.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
+    const store = new RedisStore(redis, pipeline, options.keyPrefix)
     await connectOrExplain(redis, options.url)
+    try {
+      await pipeline.connect()
+    } catch (err) {
+      await pipeline.close()
+      redis.disconnect()
+      throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(options.url)} does not answer (${(err as Error).message})`, { cause: err })
+    }
     return store
   }
 
@@ -154,10 +196,20 @@ export class RedisStore implements AuthStore {
     await this.#exec(multi)
   }
 
-  async isDenied (userId: string, sessionId: string, tokenId: string): Promise<boolean> {
+  checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {
     const keys = this.#keys(userId)
-    const found = await this.#run(() => this.#redis.exists(keys.deniedSession(sessionId), keys.deniedToken(tokenId)))
-    return found > 0
+    return new Promise((resolve, reject) => {
+      const answer = (err: Error | null, reply: Reply) => {
+        try {
+          if (err !== null) throw new StoreUnavailableError(err)
+          resolve(typeof reply === 'number' ? { denied: reply > 0 } : accessState(reply))
+        } catch (failure) {
+          reject(failure)
+        }
+      }
+      if (options.account) this.#pipeline.evalScript(this.#checkAccess, [keys.deniedSession(sessionId), keys.deniedToken(tokenId), keys.account], answer)
+      else this.#pipeline.send(['EXISTS', keys.deniedSession(sessionId), keys.deniedToken(tokenId)], answer)
+    })
   }
 
   /** Readiness probes are not rate-limited: however many arrive at once, one PING is on the wire. */
@@ -172,11 +224,10 @@ export class RedisStore implements AuthStore {
 
   async close (): Promise<void> {
     clearInterval(this.#clockSync)
-    try {
-      await this.#redis.quit()
-    } catch {
-      this.#redis.disconnect()
-    }
+    await Promise.all([
+      this.#pipeline.close(),
+      this.#redis.quit().catch(() => { this.#redis.disconnect() }),
+    ])
   }
 
   /** Estimates the Redis clock's offset from ours (midpoint of the round trip). */
@@ -201,11 +252,32 @@ export class RedisStore implements AuthStore {
     if (results === null || failed !== undefined) throw new StoreUnavailableError(failed?.[0])
   }
 
-  async #run<T> (command: () => Promise<T>): Promise<T> {
-    try {
-      return await command()
-    } catch (err) {
-      throw new StoreUnavailableError(err)
-    }
+  /**
+   * Runs one ioredis call with COMMAND_TIMEOUT_MS from now. The timeout is ours, not ioredis's: when
+   * it fires, the answer may already be in the socket, unread because the event loop was busy, so
+   * it is judged only after the loop has read what arrived (setImmediate runs after the poll phase).
+   */
+  #run<T> (command: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        setImmediate(() => {
+          if (settled) return
+          settled = true
+          reject(new StoreUnavailableError(new Error(`Redis did not answer within ${COMMAND_TIMEOUT_MS} ms`)))
+        })
+      }, COMMAND_TIMEOUT_MS)
+      command().then((value) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(value)
+      }, (err: unknown) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        reject(new StoreUnavailableError(err))
+      })
+    })
   }
 }

@@ -7,6 +7,17 @@ export interface StoredUser {
   passwordHash: string
 }
 
+/** An account as an access check reads it: everything but the password hash. */
+export type AccountSummary = Omit<StoredUser, 'passwordHash'>
+
+/** What one access check found, in one read. */
+export interface AccessState {
+  /** the session or the access token is denied */
+  denied: boolean
+  /** when asked for (and not denied): the account, null when it no longer exists */
+  account?: AccountSummary | null
+}
+
 /** How many spent refresh tokens of a session are remembered: presenting one of these revokes it. */
 export const SPENT_TOKENS_KEPT = 32
 
@@ -83,8 +94,11 @@ export interface AuthStore {
   /** Revokes the session if the presented token is its live or one of its spent tokens. */
   revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean>
   revokeSession (revocation: SessionRevocation): Promise<void>
-  /** true when the session or the access token is denied; one round trip. */
-  isDenied (userId: string, sessionId: string, tokenId: string): Promise<boolean>
+  /**
+   * The hot path: whether the session or the access token is denied and, with `account`, the
+   * account as well — one round trip (on Redis: one batched command), issued before this returns.
+   */
+  checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState>
 
   /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
   ping (): Promise<void>

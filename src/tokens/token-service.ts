@@ -1,6 +1,6 @@
 import { InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
 import { randomId, userIdFor } from '../ids.js'
-import type { AuthStore, StoredUser } from '../store/index.js'
+import type { AccountSummary, AuthStore, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
 import type { AccessTokenClaims, AccessTokenCodec } from './access-token.js'
 import { newRefreshToken, parseRefreshToken } from './refresh-token.js'
@@ -13,6 +13,12 @@ export interface IssuedTokens {
   refreshToken: string
   /** seconds left until the session's absolute expiry */
   refreshTokenTtl: number
+}
+
+/** Who an access token authenticated: its claims, and the account when it was asked for. */
+export interface Authenticated {
+  claims: AccessTokenClaims
+  account?: AccountSummary
 }
 
 /** How a logout names what to end; either may be missing or garbage. */
@@ -138,15 +144,18 @@ export class TokenService {
   }
 
   /**
-   * The hot path of every protected request: one HMAC check (cached per token) and one store
-   * round trip for the denylist (session and token together).
+   * The hot path of every protected request: one HMAC check (cached per token) and one store read —
+   * the denylist (session and token) and, with `account`, the account — sent before the first await,
+   * so a caller may start it and decide something else (a rate limit) before awaiting it.
    */
-  async authenticate (accessToken: string): Promise<AccessTokenClaims> {
+  async authenticate (accessToken: string, options: { account: boolean } = { account: false }): Promise<Authenticated> {
     const claims = this.#codec.verify(accessToken)
-    if (await this.#store.isDenied(claims.sub, claims.sid, claims.jti)) {
-      throw new InvalidAccessTokenError('The access token has been revoked')
-    }
-    return claims
+    const state = await this.#store.checkAccess(claims.sub, claims.sid, claims.jti, options)
+    if (state.denied) throw new InvalidAccessTokenError('The access token has been revoked')
+    if (!options.account) return { claims }
+    // A valid token for an account that no longer exists authenticates nobody.
+    if (state.account === undefined || state.account === null) throw new InvalidAccessTokenError('The account of this token no longer exists')
+    return { claims, account: state.account }
   }
 
   #issue (user: Pick<StoredUser, 'id' | 'roles'>, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {

@@ -77,7 +77,7 @@ export class PrivateRedis {
     this.#process = undefined
     const exited = new Promise(resolve => child.once('exit', resolve))
     child.ref() // unref'd at start; an unref'd child would let the process exit while we wait for it
-    child.kill('SIGCONT')
+    // SIGKILL alone: it ends a stopped (paused) server too, which SIGCONT would first let answer.
     child.kill('SIGKILL')
     await exited
   }

@@ -1,0 +1,69 @@
+import type { LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { randomId, sha256 } from '../src/ids.js'
+import { RedisStore } from '../src/store/index.js'
+import { USERS, buildTestApp } from './helpers/app.js'
+import { bearer, loginTokens, profile } from './helpers/http.js'
+import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
+
+// The protected hot path on Redis: one write carries a request's rate-limit count and its access
+// check (denylist, and the account where the route needs it), and the limiter still decides first.
+
+/** Runs `during` and returns how many batched writes and commands it cost. */
+async function batched (store: RedisStore, during: () => Promise<unknown>) {
+  const before = store.batchStats
+  await during()
+  const after = store.batchStats
+  return { writes: after.writes - before.writes, commands: after.commands - before.commands }
+}
+
+const busyFor = (ms: number) => {
+  const until = performance.now() + ms
+  while (performance.now() < until) { /* a long synchronous task */ }
+}
+
+t.test('one protected request: one write with its count and its access check', async (t) => {
+  const { app } = await buildTestApp(t, 'redis')
+  const store = app.store as RedisStore
+  const { access_token: token } = await loginTokens(app, USERS.root)
+  let answer: LightMyRequestResponse | undefined
+  t.same(await batched(store, async () => { answer = await profile(app, bearer(token)) }), { writes: 1, commands: 2 }, '/api/profile: the count and the denylist + account script')
+  t.equal(answer?.statusCode, 200)
+  t.same(await batched(store, () => app.inject({ url: '/api/admin', headers: bearer(token) })), { writes: 1, commands: 2 }, '/api/admin: the count and the denylist')
+  const many = await batched(store, () => Promise.all(Array.from({ length: 50 }, () => profile(app, bearer(token)))))
+  t.equal(many.commands, 100, '50 requests at once: 100 commands')
+  t.ok(many.writes <= 5, `in ${many.writes} writes`)
+})
+
+t.test('the limiter decides first: over the limit, a revoked token gets 429, not 401', async (t) => {
+  const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_MAX: '3' })
+  const { access_token: token } = await loginTokens(app, USERS.alice)
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(token), remoteAddress: '192.0.2.9' })
+  const statuses: number[] = []
+  for (let i = 0; i < 3; i++) statuses.push((await profile(app, bearer(token))).statusCode)
+  t.same(statuses, [401, 401, 429], 'revoked: 401 while under the limit (login and two calls used it), then 429')
+})
+
+t.test('a busy event loop does not turn a prompt answer into a 503, batched or not', async (t) => {
+  const url = await testRedisUrl()
+  const keyPrefix = uniqueKeyPrefix()
+  const store = await RedisStore.connect({ url, keyPrefix })
+  t.teardown(async () => {
+    await store.close()
+    await deleteKeysUnder(url, keyPrefix)
+  })
+  const userId = randomId()
+  await store.createUserIfAbsent({ id: userId, username: 'starved', email: null, roles: ['user'], passwordHash: 'h' })
+  const sessionId = randomId()
+  const refreshHash = sha256(randomId())
+  await store.createSession({ userId, sessionId, refreshHash, expiresAt: Date.now() + 60_000, maxSessionsPerUser: 10, accessTokenTtl: 900 })
+
+  // Each call's command leaves first; then the loop is blocked past the 500 ms timeout.
+  const check = store.checkAccess(userId, sessionId, 'j', { account: true })
+  setImmediate(() => busyFor(700))
+  t.same(await check, { denied: false, account: { id: userId, username: 'starved', email: null, roles: ['user'] } }, 'the batched access check')
+
+  const rotation = store.rotateRefreshToken({ userId, sessionId, presentedHash: refreshHash }, { hash: sha256(randomId()), sealed: '', graceMs: 0 }, 900)
+  busyFor(700)
+  t.match(await rotation, { outcome: 'rotated' }, 'a rotation (ioredis, its own timeout)')
+})
