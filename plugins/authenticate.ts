@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, FastifySchema, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, FastifySchema, onRequestAsyncHookHandler, preHandlerHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { InsufficientRoleError, InvalidAccessTokenError } from '../src/errors.js'
 import type { AccountSummary } from '../src/store/index.js'
@@ -20,7 +20,7 @@ declare module 'fastify' {
     /** onRequest hook: verifies the access token and sets `request.user`, or answers 401. */
     authenticate: onRequestAsyncHookHandler
     /** preHandler hook: answers 403 unless `request.user` has the role. */
-    requireRole (role: string): preHandlerAsyncHookHandler
+    requireRole (role: string): preHandlerHookHandler
     /**
      * Route options of a protected route: the schema with its OpenAPI security requirement, the
      * hooks that enforce it and the protection in the route's config, from one place so
@@ -30,7 +30,7 @@ declare module 'fastify' {
       schema: S & { security: typeof ACCESS_TOKEN_SECURITY }
       config: { protection: Protection }
       onRequest: onRequestAsyncHookHandler
-      preHandler: preHandlerAsyncHookHandler[]
+      preHandler: preHandlerHookHandler[]
     }
   }
   interface FastifyRequest {
@@ -96,11 +96,12 @@ export default fp(async function authenticate (fastify) {
     }
   }
 
-  function requireRole (role: string): preHandlerAsyncHookHandler {
-    return async function (request, reply) {
+  function requireRole (role: string): preHandlerHookHandler {
+    return function (request, reply, done) {
       // Used without `authenticate` before it, there is no user: refuse, never crash or let through.
-      if (request.user === null) throw challenged(reply, new InvalidAccessTokenError('Authentication required', false))
-      if (!request.user.roles.includes(role)) throw challenged(reply, new InsufficientRoleError(role))
+      if (request.user === null) return done(challenged(reply, new InvalidAccessTokenError('Authentication required', false)) as Error)
+      if (!request.user.roles.includes(role)) return done(challenged(reply, new InsufficientRoleError(role)) as Error)
+      done()
     }
   }
 

@@ -135,10 +135,11 @@ export default fp(async function rateLimit (fastify) {
   // (authentication included: a flood of bad tokens is limited too) and before the 404 handler.
   await fastify.register(fastifyRateLimit, { ...options({ name: 'api', max: config.rateLimit.max }), global: false })
   const apiLimit = fastify.rateLimit()
-  fastify.addHook('onRequest', async function (request, reply) {
+  fastify.addHook('onRequest', function (request, reply, done) {
     // Probes opt out on the route (`config: { rateLimit: false }`): a load balancer must never see
     // 429. A route with a `config.rateLimit` of its own has it instead, as @fastify/rate-limit has it.
-    if (request.routeOptions.config.rateLimit === undefined) await apiLimit.call(this, request, reply)
+    if (request.routeOptions.config.rateLimit !== undefined) return done()
+    apiLimit.call(this, request, reply).then(() => done(), done)
   })
   // After 'authenticate': its hook starts a protected route's access check before this one counts.
 }, { name: 'rate-limit', dependencies: ['config', 'audit', 'store', 'authenticate'] })

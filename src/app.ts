@@ -21,7 +21,7 @@ import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import { trustedProxies } from './client-address.js'
 import type { Config } from './config.js'
-import { loggerOptions } from './logger.js'
+import { AccessLog, loggerOptions } from './logger.js'
 
 /** Login bodies are tiny; anything near this is not a client of ours. */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -35,6 +35,7 @@ export interface AppOptions {
 export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOptions(config.logLevel, options.logStream),
+    logController: new AccessLog(),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { REDACTED, withoutSecrets } from '../src/logger.js'
 import { STORE_KINDS, TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, setCookies } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
@@ -43,3 +44,23 @@ for (const store of STORE_KINDS) {
     }
   })
 }
+
+t.test('withoutSecrets: secret keys censored at any case and nesting the log could carry, the caller\'s objects untouched', async (t) => {
+  const body = { username: 'alice', password: 'p', nested: { Authorization: 'Bearer x', list: [{ refresh_token: 'r' }, 'plain'] } }
+  const line = { msg: 'careless', body, headers: { cookie: 'c', 'set-cookie': ['s'], host: 'h' }, accessToken: 'a', count: 3 }
+  const clean = withoutSecrets(line)
+  t.same(clean, {
+    msg: 'careless',
+    body: { username: 'alice', password: REDACTED, nested: { Authorization: REDACTED, list: [{ refresh_token: REDACTED }, 'plain'] } },
+    headers: { cookie: REDACTED, 'set-cookie': REDACTED, host: 'h' },
+    accessToken: REDACTED,
+    count: 3,
+  })
+  t.equal(body.password, 'p', 'the logged object itself keeps its value')
+  t.same(body.nested.list[0], { refresh_token: 'r' })
+  const untouched = { msg: 'fine', userId: 'u', sessionIds: ['s1'] }
+  t.equal(withoutSecrets(untouched), untouched, 'a line without secrets is not copied')
+  class Serialized { password = 'left to its serializer' }
+  const instance = new Serialized()
+  t.equal(withoutSecrets({ req: instance }).req, instance, 'objects that are not plain are left to their serializers')
+})

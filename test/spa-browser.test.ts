@@ -145,11 +145,11 @@ t.test('body mode in two tabs of a page (tokens in memory, per tab), ACCESS_TOKE
   await t.rejects(first.evaluate('globalThis.bodyTab.auth.fetch("/api/profile")'), /Not signed in|SignedOut/, 'and its calls reject')
 })
 
-/** When each POST /auth/refresh arrived (preflights left out), epoch ms. */
+/** When each POST /auth/refresh was answered (preflights left out), epoch ms. */
 function refreshTimes (records: Array<Record<string, unknown>>): number[] {
   return records.filter(line => {
     const req = line.req as { method?: string, url?: string } | undefined
-    return line.msg === 'incoming request' && req?.method === 'POST' && req.url === '/auth/refresh'
+    return line.msg === 'request completed' && req?.method === 'POST' && req.url === '/auth/refresh'
   }).map(line => Number(line.time))
 }
 

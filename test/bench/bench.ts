@@ -5,6 +5,8 @@
  * Each variant: 2 s warm-up, BENCH_DURATION s measured (default 10), BENCH_CONNECTIONS connections
  * (default 50). Runs about 8 minutes with the defaults (BENCH_RSS_SECONDS=60 of them twice for memory).
  * Stays out of `npm test` and CI. Exits 1 when a goal is missed (README "Performance").
+ * For quick comparisons while working: BENCH_VARIANTS=bare,api (target names of test/bench/target.ts)
+ * and BENCH_HOT_PATH_ONLY=1 (no logins, storms or memory runs); goals are then not judged.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,6 +21,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const RSS_SECONDS = Number(process.env.BENCH_RSS_SECONDS ?? 60)
+const ONLY = process.env.BENCH_VARIANTS?.split(',')
+const HOT_PATH_ONLY = process.env.BENCH_HOT_PATH_ONLY === '1'
 const GOALS = { profile: 0.40, admin: 0.45, overExpress: 3, p99OverBare: 4, loginsPerSecond: 50, healthP99Ms: 10 }
 
 const started = performance.now()
@@ -51,6 +55,11 @@ async function accessTokenFor (url: string): Promise<{ token: string, profile: u
   return { token, profile }
 }
 
+// The first load of a run measured low (CPU clocks ramping, caches cold): one unmeasured run first.
+const warmUp = await startTarget('bare', { BENCH_PROFILE_JSON: '{}' })
+await load(warmUp, '/api/profile', {}, 3, CONNECTIONS)
+await warmUp.stop()
+
 type Row = 'bare' | 'bare + JWT verify (ceiling)' | 'bare + 1 Redis round trip (ceiling)' | 'Express + passport-jwt + ioredis' | 'GET /api/profile' | 'GET /api/admin'
 const rounds: Array<Record<Row, LoadResult>> = []
 
@@ -70,7 +79,7 @@ for (let round = 0; round < ROUNDS; round++) {
     ['GET /api/profile', 'api', '/api/profile'],
     ['GET /api/admin', 'api', '/api/admin'],
   ]
-  for (const [row, variant, path] of variants) {
+  for (const [row, variant, path] of variants.filter(([, variant]) => ONLY === undefined || variant === 'bare' || ONLY.includes(variant))) {
     const target = await startTarget(variant, { ...env, BENCH_PROFILE_JSON: JSON.stringify(profile) })
     try {
       results[row] = await load(target, path, auth, DURATION_S, CONNECTIONS)
@@ -104,6 +113,11 @@ const summary = rows.map(row => {
 console.log('\n| variant | req/s ratio | CPU/request ratio | req/s | µs CPU/request | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|---|---|---|')
 for (const s of summary) {
   console.log(`| ${s.row} | ${s.rps.toFixed(2)} | ${s.cpu.toFixed(2)} | ${Math.round(s.reqPerSecond)} | ${s.cpuUs.toFixed(1)} | ${s.p50} | ${s.p99} | ${s.bad} |`)
+}
+
+if (HOT_PATH_ONLY || ONLY !== undefined) {
+  await redis.stop()
+  process.exit(0)
 }
 
 // Logins (argon2id), /health under 20 concurrent logins, Redis memory per session; then the refresh storms.
