@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { randomId, sha256 } from '../src/ids.js'
 import { RedisStore } from '../src/store/index.js'
+import { accessCheckKeys, keysFor } from '../src/store/keys.js'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
 import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
@@ -66,4 +67,9 @@ t.test('a busy event loop does not turn a prompt answer into a 503, batched or n
   const rotation = store.rotateRefreshToken({ userId, sessionId, presentedHash: refreshHash }, { hash: sha256(randomId()), sealed: '', graceMs: 0 }, 900)
   busyFor(700)
   t.match(await rotation, { outcome: 'rotated' }, 'a rotation (ioredis, its own timeout)')
+})
+
+t.test('the hot path names its keys as the rest of the store does', async (t) => {
+  const keys = keysFor('p:', 'u')
+  t.same(accessCheckKeys('p:', 'u', 's', 'j'), [keys.deniedSession('s'), keys.deniedToken('j'), keys.account])
 })

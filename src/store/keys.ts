@@ -3,6 +3,15 @@
  * run on one Redis Cluster slot. The prefix (REDIS_KEY_PREFIX, default `auth:`) namespaces the whole
  * product in a shared Redis.
  */
+/**
+ * The keys an access check reads — the session's denial, the token's, the account — as keysFor names
+ * them, without building its whole set on the hot path.
+ */
+export function accessCheckKeys (prefix: string, userId: string, sessionId: string, tokenId: string): [string, string, string] {
+  const base = `${prefix}{user:${userId}}`
+  return [`${base}:deny:sid:${sessionId}`, `${base}:deny:jti:${tokenId}`, `${base}:account`]
+}
+
 export function keysFor (prefix: string, userId: string) {
   const base = `${prefix}{user:${userId}}`
   return {

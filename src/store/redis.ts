@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
-import { keysFor } from './keys.js'
+import { accessCheckKeys, keysFor } from './keys.js'
 import { connectOrExplain, failFastRedis, redactRedisUrl } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
 import { COUNT_IN_WINDOW, COUNT_TIMEOUT_MS, RedisRateCounter } from './redis-rate-counter.js'
@@ -197,7 +197,7 @@ export class RedisStore implements AuthStore {
   }
 
   checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {
-    const keys = this.#keys(userId)
+    const [deniedSession, deniedToken, account] = accessCheckKeys(this.#prefix, userId, sessionId, tokenId)
     return new Promise((resolve, reject) => {
       const answer = (err: Error | null, reply: Reply) => {
         try {
@@ -207,8 +207,8 @@ export class RedisStore implements AuthStore {
           reject(failure)
         }
       }
-      if (options.account) this.#pipeline.evalScript(this.#checkAccess, [keys.deniedSession(sessionId), keys.deniedToken(tokenId), keys.account], answer)
-      else this.#pipeline.send(['EXISTS', keys.deniedSession(sessionId), keys.deniedToken(tokenId)], answer)
+      if (options.account) this.#pipeline.evalScript(this.#checkAccess, [deniedSession, deniedToken, account], answer)
+      else this.#pipeline.send(['EXISTS', deniedSession, deniedToken], answer)
     })
   }
 
