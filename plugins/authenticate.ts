@@ -85,16 +85,23 @@ export default fp(async function authenticate (fastify) {
     done()
   })
 
-  // The refusals are decided here, and so is their RFC 6750 challenge (the error handler only shapes answers).
-  const authenticate: onRequestAsyncHookHandler = async function (request, reply) {
-    try {
-      const { claims, account } = await (request.accessCheck ?? startAccessCheck(request, false))
-      request.user = claims
-      request.account = account ?? null
-    } catch (err) {
-      throw challenged(reply, err)
+  /**
+   * The route's own hook: awaits the check started early (or starts it, if the route's config did
+   * not carry its protection). The refusals are decided here, and so is their RFC 6750 challenge
+   * (the error handler only shapes answers).
+   */
+  function authenticateWith (account: boolean): onRequestAsyncHookHandler {
+    return async function (request, reply) {
+      try {
+        const authenticated = await (request.accessCheck ?? startAccessCheck(request, account))
+        request.user = authenticated.claims
+        request.account = authenticated.account ?? null
+      } catch (err) {
+        throw challenged(reply, err)
+      }
     }
   }
+  const authenticate = authenticateWith(false)
 
   function requireRole (role: string): preHandlerHookHandler {
     return function (request, reply, done) {
@@ -111,7 +118,7 @@ export default fp(async function authenticate (fastify) {
     return {
       schema: { ...schema, security: ACCESS_TOKEN_SECURITY },
       config: { protection },
-      onRequest: authenticate,
+      onRequest: protection.account === true ? authenticateWith(true) : authenticate,
       // CSRF first: a forged state-changing request is refused before any role check or handler.
       preHandler: [fastify.csrfProtection, ...(protection.role === undefined ? [] : [requireRole(protection.role)])],
     }

@@ -153,4 +153,6 @@ export default fp(async function edge (fastify) {
   })
 
   fastify.server.on('checkExpectation', answerUnsupportedExpectation)
+  // Beyond this many open connections, new ones are dropped at once (0: no bound).
+  if (config.http.maxConnections > 0) fastify.server.maxConnections = config.http.maxConnections
 }, { name: 'edge', dependencies: ['config', 'errors'] })

@@ -43,8 +43,6 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     // Answers no hook sees (malformed HTTP, a malformed URL, a drain), and slow-client bounds.
     ...edgeServerOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
-  // Beyond this many open connections, new ones are dropped at once (0: no bound).
-  if (config.http.maxConnections > 0) app.server.maxConnections = config.http.maxConnections
 
   // JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')

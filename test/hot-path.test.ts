@@ -1,11 +1,11 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { randomId, sha256 } from '../src/ids.js'
+import { randomId, sha256, userIdFor } from '../src/ids.js'
 import { RedisStore } from '../src/store/index.js'
 import { accessCheckKeys, keysFor } from '../src/store/keys.js'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
-import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
+import { PrivateRedis, deleteKeysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 
 // The protected hot path on Redis: one write carries a request's rate-limit count and its access
 // check (denylist, and the account where the route needs it), and the limiter still decides first.
@@ -72,4 +72,34 @@ t.test('a busy event loop does not turn a prompt answer into a 503, batched or n
 t.test('the hot path names its keys as the rest of the store does', async (t) => {
   const keys = keysFor('p:', 'u')
   t.same(accessCheckKeys('p:', 'u', 's', 'j'), [keys.deniedSession('s'), keys.deniedToken('j'), keys.account])
+})
+
+t.test('a valid token of an account deleted since: /api/profile refuses it with the challenge, in the same read', async (t) => {
+  const { app, config } = await buildTestApp(t, 'redis')
+  const { access_token: token } = await loginTokens(app, USERS.alice)
+  await withRedis(String(config.redisUrl), r => r.del(keysFor(config.redisKeyPrefix, userIdFor(USERS.alice.username)).account))
+  const answer = await profile(app, bearer(token))
+  t.equal(answer.statusCode, 401)
+  t.equal(answer.json().code, 'INVALID_ACCESS_TOKEN')
+  t.equal(answer.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="The account of this token no longer exists"')
+})
+
+t.test('a stall under a stream of requests (one batch per turn): every request answers 503 within a second of its own arrival', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: redis.url })
+  const { access_token: token } = await loginTokens(app, USERS.alice)
+  redis.pause()
+  const answers: Array<Promise<{ status: number, ms: number }>> = []
+  // 50 requests, each in a turn of its own, over ~0.6 s: batches stack behind the stalled one.
+  for (let i = 0; i < 50; i++) {
+    const started = performance.now()
+    answers.push(profile(app, bearer(token)).then(answer => ({ status: answer.statusCode, ms: performance.now() - started })))
+    await new Promise(resolve => setTimeout(resolve, 12))
+  }
+  const settled = await Promise.all(answers)
+  redis.resume()
+  t.same([...new Set(settled.map(a => a.status))], [503], 'all 503')
+  const slowest = Math.max(...settled.map(a => a.ms))
+  t.ok(slowest < 1000, `the slowest answered ${Math.round(slowest)} ms after its arrival`)
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { REDACTED, withoutSecrets } from '../src/logger.js'
+import { pino } from 'pino'
+import { REDACTED, loggerOptions, withoutSecrets } from '../src/logger.js'
 import { STORE_KINDS, TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, setCookies } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
@@ -60,7 +61,21 @@ t.test('withoutSecrets: secret keys censored at any case and nesting the log cou
   t.same(body.nested.list[0], { refresh_token: 'r' })
   const untouched = { msg: 'fine', userId: 'u', sessionIds: ['s1'] }
   t.equal(withoutSecrets(untouched), untouched, 'a line without secrets is not copied')
-  class Serialized { password = 'left to its serializer' }
-  const instance = new Serialized()
-  t.equal(withoutSecrets({ req: instance }).req, instance, 'objects that are not plain are left to their serializers')
+  class Account { password = 'p'; name = 'n' }
+  const instance = new Account()
+  t.equal(withoutSecrets({ req: instance }).req, instance, 'req, res and err are left to their serializers')
+  t.same(withoutSecrets({ user: instance }).user, { password: REDACTED, name: 'n' }, 'any object is censored as JSON would write it')
+  t.equal(instance.password, 'p')
+})
+
+t.test('the logger censors errors\' own properties too', async (t) => {
+  const { stream, lines } = logCapture()
+  const options = loggerOptions('info', stream)
+  const logger = pino(options, options.stream)
+  const err = Object.assign(new Error('boom'), { password: 'err-secret', detail: { accessToken: 'err-token' } })
+  logger.child({ reqId: 'r-1' }).error({ err }, 'failed')
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(lines.length, 1)
+  t.notMatch(lines[0], /err-secret|err-token/, 'no secret in the line')
+  t.match(JSON.parse(lines[0] ?? '{}'), { reqId: 'r-1', err: { message: 'boom', password: REDACTED, detail: { accessToken: REDACTED } } })
 })

@@ -114,6 +114,8 @@ t.test('response schemas serialize: a field not in the schema never leaves, not 
   t.match(returned, { passwordHash: /^\$argon2id/ }, 'the handler did return the record with its hash')
   t.same(Object.keys(response.json()).sort(), ['email', 'id', 'roles', 'username'])
   t.notMatch(response.body, /argon2|passwordHash/)
+  const real = await app.inject({ url: '/api/profile', headers: bearer(tokens.access_token) })
+  t.same(Object.keys(real.json()).sort(), ['email', 'id', 'roles', 'username'], 'the real /api/profile: the same fields, no more')
 })
 
 t.test('DOCS_ENABLED=false, and production by default, serve no documentation', async (t) => {

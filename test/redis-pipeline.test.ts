@@ -74,6 +74,28 @@ t.test('transactions and blocking commands are refused: they would need the conn
   t.same((await settled(pipeline, ['PING'])).reply, 'PONG', 'the connection is untouched')
 })
 
+t.test('scripts and plain commands in one write: each runs whole, in the order sent, each reply to its own caller', async (t) => {
+  const url = await testRedisUrl()
+  const prefix = uniqueKeyPrefix()
+  t.teardown(() => deleteKeysUnder(url, prefix))
+  const pipeline = new RedisPipeline({ url, commandTimeoutMs: 500 })
+  // Reads the counter, adds one, reads it again: a command slipping in between would show as a gap.
+  const script = pipeline.defineScript("local a = redis.call('INCR', KEYS[1]) local b = redis.call('INCR', KEYS[1]) return {a, b}", 1)
+  await pipeline.connect()
+  t.teardown(() => pipeline.close())
+  const before = pipeline.stats.writes
+  const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => new Promise<Reply>((resolve, reject) => {
+    const answer = (err: Error | null, reply: Reply) => err === null ? resolve(reply) : reject(err)
+    if (i % 2 === 0) pipeline.evalScript(script, [`${prefix}n`], answer)
+    else pipeline.send(['INCR', `${prefix}n`], answer)
+  })))
+  t.equal(pipeline.stats.writes - before, 1, 'one write')
+  const expected: Reply[] = []
+  let n = 0
+  for (let i = 0; i < 60; i++) expected.push(i % 2 === 0 ? [++n, ++n] : ++n)
+  t.same(replies, expected, 'script, command, script…: every script\'s two steps adjacent, every reply in its place')
+})
+
 t.test('scripts go by SHA, and are sent in full once after SCRIPT FLUSH', async (t) => {
   const redis = await privateRedis(t)
   const pipeline = new RedisPipeline({ url: redis.url, commandTimeoutMs: 500 })

@@ -149,7 +149,7 @@ t.test('body mode in two tabs of a page (tokens in memory, per tab), ACCESS_TOKE
 function refreshTimes (records: Array<Record<string, unknown>>): number[] {
   return records.filter(line => {
     const req = line.req as { method?: string, url?: string } | undefined
-    return line.msg === 'request completed' && req?.method === 'POST' && req.url === '/auth/refresh'
+    return (line.msg === 'request completed' || line.msg === 'request errored') && req?.method === 'POST' && req.url === '/auth/refresh'
   }).map(line => Number(line.time))
 }
 

@@ -269,7 +269,14 @@ export class RedisPipeline extends EventEmitter {
     socket.setNoDelay(true)
     this.#socket = socket
     this.#parser.reset()
-    socket.on('data', (chunk: Buffer) => { this.#parser.feed(chunk) })
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.#parser.feed(chunk)
+      } catch {
+        // Not RESP2 (a proxy, a misconfigured server): nothing on this connection can be trusted.
+        socket.destroy()
+      }
+    })
     socket.on('error', () => {}) // 'close' follows and does the work
     socket.once('close', () => { this.#onClose(socket) })
     await new Promise<void>((resolve, reject) => {

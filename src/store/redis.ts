@@ -13,6 +13,8 @@ export const COMMAND_TIMEOUT_MS = COUNT_TIMEOUT_MS.asLongAsTheStore
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
 const CLOCK_SYNC_INTERVAL_MS = 60_000
+/** A clock sync whose round trip took longer is discarded. */
+const CLOCK_SYNC_MAX_ROUND_TRIP_MS = 50
 
 interface ScriptCommands {
   createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number): Promise<string[]>
@@ -212,9 +214,15 @@ export class RedisStore implements AuthStore {
     })
   }
 
-  /** Readiness probes are not rate-limited: however many arrive at once, one PING is on the wire. */
+  /**
+   * Both connections answer (the batched one carries every protected request). Readiness probes are
+   * not rate-limited: however many arrive at once, one PING per connection is on the wire.
+   */
   async ping (): Promise<void> {
-    this.#pinging ??= this.#run(() => this.#redis.ping()).then(() => {}).finally(() => { this.#pinging = undefined })
+    this.#pinging ??= Promise.all([
+      this.#run(() => this.#redis.ping()),
+      this.#run(() => this.#pipeline.call(['PING'])),
+    ]).then(() => {}).finally(() => { this.#pinging = undefined })
     await this.#pinging
   }
 
@@ -226,15 +234,19 @@ export class RedisStore implements AuthStore {
     clearInterval(this.#clockSync)
     await Promise.all([
       this.#pipeline.close(),
-      this.#redis.quit().catch(() => { this.#redis.disconnect() }),
+      // QUIT, so Redis finishes what it was sent; a Redis that does not answer in time is dropped.
+      this.#run(() => this.#redis.quit()).catch(() => { this.#redis.disconnect() }),
     ])
   }
 
   /** Estimates the Redis clock's offset from ours (midpoint of the round trip). */
   #syncClock (): void {
     const sent = Date.now()
-    this.#redis.time().then(([seconds, micros]) => {
+    this.#run(() => this.#redis.time()).then(([seconds, micros]) => {
       const received = Date.now()
+      // A slow answer (a stall ending) says little about the offset: its midpoint could be off by
+      // half the stall, and an offset too large would let a rotation run after its caller gave up.
+      if (received - sent > CLOCK_SYNC_MAX_ROUND_TRIP_MS) return
       this.#clockOffset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sent + received) / 2
     }, () => {
       // Keep the last estimate; the next sync (or reconnect) tries again.

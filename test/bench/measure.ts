@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import autocannon from 'autocannon'
 
 /** The server's core and the load generator's (with Redis); pinning only where taskset exists. */
@@ -11,8 +12,11 @@ export const canPin = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 
 /** The command line that runs `command` pinned to `core` (as it is, where it cannot be pinned). */
-export function pinnedTo (core: number | undefined, command: string, args: string[]): [string, string[]] {
-  return canPin && core !== undefined ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]
+export function pinnedTo (core: number | 'all' | undefined, command: string, args: string[]): [string, string[]] {
+  if (!canPin || core === undefined) return [command, args]
+  // 'all': explicitly every core, since a child inherits this process's own pinning otherwise.
+  const cores = core === 'all' ? `0-${Math.max(0, availableParallelism() - 1)}` : String(core)
+  return ['taskset', ['-c', cores, command, ...args]]
 }
 
 /** Pins this process (the load generator) to LOAD_CORE. */
@@ -45,10 +49,10 @@ export interface Target { url: string, pid: number, stop: () => Promise<void> }
 
 /**
  * Starts test/bench/target.ts's `variant` in its own process, pinned to SERVER_CORE unless `core` says
- * otherwise (null: unpinned), its logs dropped as production's would go to a collector.
+ * otherwise ('all': every core). Its logs go to /dev/null: written (their CPU counts), not collected.
  */
-export async function startTarget (variant: string, env: NodeJS.ProcessEnv, core: number | null = SERVER_CORE): Promise<Target> {
-  const [command, args] = pinnedTo(core ?? undefined, process.execPath, ['dist/test/bench/target.js', variant])
+export async function startTarget (variant: string, env: NodeJS.ProcessEnv, core: number | 'all' = SERVER_CORE): Promise<Target> {
+  const [command, args] = pinnedTo(core, process.execPath, ['dist/test/bench/target.js', variant])
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   const exited = once(child, 'exit').then(([code]) => { throw new Error(`${variant} exited (${String(code)}) before it listened`) })
   const [message] = await Promise.race([once(child, 'message'), exited]) as [{ port: number }]

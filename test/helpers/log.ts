@@ -10,7 +10,7 @@ export function logCapture () {
     },
   })
   const records = () => lines.map(line => JSON.parse(line) as Record<string, unknown>)
-  /** The URL of every request the app answered, in the order of the answers. */
-  const requestUrls = () => records().filter(line => line.msg === 'request completed').map(line => (line.req as { url?: string } | undefined)?.url ?? '')
+  /** The URL of every request the app answered (or failed to), in the order of the answers. */
+  const requestUrls = () => records().filter(line => line.msg === 'request completed' || line.msg === 'request errored').map(line => (line.req as { url?: string } | undefined)?.url ?? '')
   return { stream, lines, records, requestUrls }
 }
