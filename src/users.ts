@@ -5,7 +5,6 @@ import { ConfigError } from './config.js'
 import { userIdFor } from './ids.js'
 import { HashingQueue } from './hashing-queue.js'
 import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
-import type { Profile } from '../schemas/api.js'
 import type { AuthStore, StoredUser } from './store/index.js'
 
 export const USERNAME_MAX = 128
@@ -127,12 +126,6 @@ export class UserDirectory {
       if (user !== null && await isDemoUser({ username: user.username, roles: user.roles, passwordHash: user.passwordHash })) found.push(demo.username)
     }
     return found
-  }
-
-  async profile (userId: string): Promise<Profile | null> {
-    const user = await this.#store.getUser(userId)
-    if (user === null) return null
-    return { id: user.id, username: user.username, email: user.email, roles: user.roles }
   }
 
   /**

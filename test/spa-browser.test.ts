@@ -13,16 +13,7 @@ const RUN_MS = 15_000
 interface Seen { calls: number, statuses: Record<string, number>, failures: string[], signedIn: boolean, signedOut: number }
 
 t.test('the example SPA in two tabs, ACCESS_TOKEN_TTL=3, polling for 15 s: no 401 reaches a page, no tab is signed out, one refresh per token lifetime', async (t) => {
-  const [apiPort, spaPort] = [await freePort(), await freePort()]
-  const spaOrigin = `http://localhost:${spaPort}`
-  const { stream, records } = logCapture()
-  const { app } = await buildTestApp(t, 'redis', { ACCESS_TOKEN_TTL: '3', CORS_ORIGINS: spaOrigin, LOG_LEVEL: 'info' }, { logStream: stream })
-  await app.listen({ port: apiPort, host: '127.0.0.1' })
-  const spa = await serveSpa({ apiUrl: `http://localhost:${apiPort}`, port: spaPort })
-  t.teardown(() => { spa.close() })
-
-  const browser = await launchChromium(t, ['--host-resolver-rules=MAP localhost 127.0.0.1'])
-  const context = await browser.newContext()
+  const { spaOrigin, records, context } = await apiSpaAndBrowser(t)
   const first = await context.newPage()
   const pageErrors: string[] = []
   first.on('pageerror', err => pageErrors.push(err.message))
@@ -75,17 +66,7 @@ t.test('the example SPA in two tabs, ACCESS_TOKEN_TTL=3, polling for 15 s: no 40
 })
 
 t.test('body mode in two tabs of a page (tokens in memory, per tab), ACCESS_TOKEN_TTL=3: the tokens travel by BroadcastChannel, one refresh per token lifetime, never two at once', async (t) => {
-  const [apiPort, spaPort] = [await freePort(), await freePort()]
-  const spaOrigin = `http://localhost:${spaPort}`
-  const { stream, records } = logCapture()
-  const { app } = await buildTestApp(t, 'redis', { ACCESS_TOKEN_TTL: '3', CORS_ORIGINS: spaOrigin, LOG_LEVEL: 'info' }, { logStream: stream })
-  await app.listen({ port: apiPort, host: '127.0.0.1' })
-  const apiUrl = `http://localhost:${apiPort}`
-  const spa = await serveSpa({ apiUrl, port: spaPort })
-  t.teardown(() => { spa.close() })
-
-  const browser = await launchChromium(t, ['--host-resolver-rules=MAP localhost 127.0.0.1'])
-  const context = await browser.newContext()
+  const { spaOrigin, apiUrl, records, context } = await apiSpaAndBrowser(t)
   const pageErrors: string[] = []
   const tabs = await Promise.all([1, 2].map(async () => {
     const page = await context.newPage()
@@ -144,6 +125,23 @@ t.test('body mode in two tabs of a page (tokens in memory, per tab), ACCESS_TOKE
   t.equal(await first.evaluate<number>('globalThis.bodyTab.seen.signedOut'), 1, 'a logout in one tab signs the other out, once')
   await t.rejects(first.evaluate('globalThis.bodyTab.auth.fetch("/api/profile")'), /Not signed in|SignedOut/, 'and its calls reject')
 })
+
+/**
+ * The API on Redis with ACCESS_TOKEN_TTL=3 and its log captured, the example SPA on another port (one
+ * site: both `localhost`), and a Chromium context whose tabs share cookies, storage and channels.
+ */
+async function apiSpaAndBrowser (t: Test) {
+  const [apiPort, spaPort] = [await freePort(), await freePort()]
+  const spaOrigin = `http://localhost:${spaPort}`
+  const apiUrl = `http://localhost:${apiPort}`
+  const { stream, records } = logCapture()
+  const { app } = await buildTestApp(t, 'redis', { ACCESS_TOKEN_TTL: '3', CORS_ORIGINS: spaOrigin, LOG_LEVEL: 'info' }, { logStream: stream })
+  await app.listen({ port: apiPort, host: '127.0.0.1' })
+  const spa = await serveSpa({ apiUrl, port: spaPort })
+  t.teardown(() => { spa.close() })
+  const browser = await launchChromium(t, ['--host-resolver-rules=MAP localhost 127.0.0.1'])
+  return { spaOrigin, apiUrl, records, context: await browser.newContext() }
+}
 
 /** When each POST /auth/refresh was answered (preflights left out), epoch ms. */
 function refreshTimes (records: Array<Record<string, unknown>>): number[] {

@@ -200,20 +200,21 @@ for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as c
       t.same(mixed, ['dave'], 'only the new user is reported created')
     })
 
-    t.test('profile: id, username, email, roles; never the password hash', async (t) => {
+    t.test('a seeded account as the access check reads it (the profile): id, username, email, roles; never the password hash', async (t) => {
       const { store } = await open(t)
       const users = new UserDirectory(store)
       await users.seed(entries)
+      const read = async (username: string) => (await store.checkAccess(userIdFor(username), 'sid', 'jti', { account: true })).account
 
-      const alice = await users.profile(userIdFor('alice'))
+      const alice = await read('alice')
       t.same(alice, { id: userIdFor('alice'), username: 'alice', email: 'alice@example.com', roles: ['user'] })
-      const carol = await users.profile(userIdFor('carol'))
+      const carol = await read('carol')
       t.same(carol, { id: userIdFor('carol'), username: 'carol', email: null, roles: ['user'] })
       for (const profile of [alice, carol]) {
-        t.notOk(profile !== null && 'passwordHash' in profile, 'no passwordHash property')
+        t.notOk(profile !== null && profile !== undefined && 'passwordHash' in profile, 'no passwordHash property')
         t.notMatch(JSON.stringify(profile), /argon2/, 'no hash anywhere in it')
       }
-      t.equal(await users.profile(userIdFor('nobody')), null, 'an unknown id has no profile')
+      t.equal(await read('nobody'), null, 'an unknown id has no account')
     })
 
     if (kind === 'redis') {

@@ -45,10 +45,15 @@ export async function connectOrExplain (redis: Redis, url: string): Promise<void
     ])
   } catch (err) {
     redis.disconnect()
-    throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(url)} does not answer (${(cause ?? err as Error).message})`, { cause: err })
+    throw unreachable(url, cause ?? err as Error)
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** The start-up refusal for a Redis that does not answer: names REDIS_URL, never its credentials. */
+export function unreachable (url: string, cause: Error): Error {
+  return new Error(`REDIS_URL: Redis at ${redactRedisUrl(url)} does not answer (${cause.message})`, { cause })
 }
 
 /** REDIS_URL without its credentials, for messages and logs. */

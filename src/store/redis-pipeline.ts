@@ -39,7 +39,9 @@ interface Pending {
 
 const noop: ReplyCallback = () => {}
 /** Commands that need the connection to themselves (a transaction, a subscription, a blocking wait). */
-const REFUSED = new Set(['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH', 'SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'MONITOR', 'BLPOP', 'BRPOP', 'BLMOVE', 'BZPOPMIN', 'BZPOPMAX', 'XREAD', 'WAIT'])
+const REFUSED_NAMES = ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH', 'SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'MONITOR', 'BLPOP', 'BRPOP', 'BLMOVE', 'BZPOPMIN', 'BZPOPMAX', 'XREAD', 'WAIT']
+/** Upper and lower case, looked up as given: no case conversion per command on the hot path. */
+const REFUSED = new Set([...REFUSED_NAMES, ...REFUSED_NAMES.map(name => name.toLowerCase())])
 const unavailable = (reason: string) => new Error(`Redis unavailable: ${reason}`)
 
 /**
@@ -115,7 +117,7 @@ export class RedisPipeline extends EventEmitter {
    * timeouts may leave in another order than they were sent: never send dependent commands so.
    */
   send (args: ReadonlyArray<string | number>, callback: ReplyCallback, timeoutMs = this.#timeoutMs): void {
-    if (REFUSED.has(String(args[0]).toUpperCase())) {
+    if (REFUSED.has(args[0] as string)) {
       process.nextTick(callback, new Error(`${String(args[0])} cannot share a batched connection`), null)
       return
     }

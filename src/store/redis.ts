@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { accessCheckKeys, keysFor } from './keys.js'
-import { connectOrExplain, failFastRedis, redactRedisUrl } from './redis-client.js'
+import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
 import { COUNT_IN_WINDOW, COUNT_TIMEOUT_MS, RedisRateCounter } from './redis-rate-counter.js'
 import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
@@ -120,7 +120,7 @@ export class RedisStore implements AuthStore {
     } catch (err) {
       await pipeline.close()
       redis.disconnect()
-      throw new Error(`REDIS_URL: Redis at ${redactRedisUrl(options.url)} does not answer (${(err as Error).message})`, { cause: err })
+      throw unreachable(options.url, err as Error)
     }
     return store
   }
