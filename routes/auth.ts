@@ -5,6 +5,7 @@ import { duplicatedTokenCookies, presentedAccessToken, presentedRefreshToken, re
 import { AuthModeHeaders, LoginBody, RefreshTokenBody, TokenResponse } from '../schemas/auth.js'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
 import { clientAddress } from '../src/client-address.js'
+import { RequestDeadline } from '../src/deadline.js'
 import { InvalidCredentialsError, InvalidRefreshTokenError } from '../src/errors.js'
 import { userIdFor } from '../src/ids.js'
 import type { IssuedTokens } from '../src/tokens/token-service.js'
@@ -45,6 +46,14 @@ function sendTokens (reply: FastifyReply, tokens: IssuedTokens, transport: Trans
 /** Refresh and logout may come with no body at all (the token is in a cookie): validate it as `{}`. */
 async function bodyMayBeAbsent (request: FastifyRequest) {
   request.body ??= {}
+}
+
+/**
+ * When the request's waits on the store must be over: counted from its arrival (Fastify's start of
+ * the request), so the limits' counts before the handler are inside it too.
+ */
+function storeDeadline (reply: FastifyReply): RequestDeadline {
+  return new RequestDeadline(Date.now() - reply.elapsedTime)
 }
 
 /** The user a login names (existing or not): its attempts are counted and audited under this id. */
@@ -96,7 +105,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         },
       },
     }, async function (request, reply) {
-      const issued = await tokens.login(request.body.username, request.body.password, clientAddress(request)).catch((err: unknown) => {
+      const issued = await tokens.login(request.body.username, request.body.password, clientAddress(request), storeDeadline(reply)).catch((err: unknown) => {
         if (err instanceof InvalidCredentialsError) request.audit('login_failed', { userId: err.userId })
         throw err
       })
@@ -133,7 +142,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       refuseDuplicatedTokenCookies(request)
       const presented = presentedRefreshToken(request)
       // An absent token is as invalid as a wrong one (same 401, same message).
-      const issued = await tokens.refresh(presented?.token ?? '').catch((err: unknown) => {
+      const issued = await tokens.refresh(presented?.token ?? '', storeDeadline(reply)).catch((err: unknown) => {
         if (err instanceof InvalidRefreshTokenError) {
           // A reused token matched a spent one, so the ids it names are proven; anyone can write a
           // well-formed token naming any user, so a merely invalid one names them as claims only.
@@ -174,7 +183,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
     const ended = await tokens.logout({
       accessToken: presentedAccessToken(request)?.token,
       refreshToken: presentedRefreshToken(request)?.token,
-    })
+    }, storeDeadline(reply))
     request.audit('logged_out', ended)
     return reply.clearTokenCookies().code(204).send()
   })

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError } from './config.js'
+import type { RequestDeadline } from './deadline.js'
 import { userIdFor } from './ids.js'
 import { HashingQueue } from './hashing-queue.js'
 import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
@@ -99,14 +100,16 @@ export class UserDirectory {
    * hashing queue under `client`'s name (known and unknown users alike: no existence oracle).
    * Rejects with LoginBusyError when the queue has no room for it.
    */
-  async authenticate (username: string, password: string, client = ''): Promise<StoredUser | null> {
+  async authenticate (username: string, password: string, client = '', deadline?: RequestDeadline): Promise<StoredUser | null> {
     // A login that would be refused anyway costs no store read (a flood of them is mostly these).
     this.#hashing.refuseIfFull(client)
     await this.#whenSeeded()
-    const user = await this.#store.getUser(userIdFor(username))
+    const user = await this.#store.getUser(userIdFor(username), deadline?.at)
     // One await either way, so known and unknown users reach the queue in the order they came.
     const passwordHash = await (user === null ? dummyPasswordHash() : user.passwordHash)
-    const matches = await this.#hashing.run(client, () => verifyPassword(passwordHash, password))
+    // Waiting for a turn to hash is not waiting on the store: it moves the deadline (it has its own bound).
+    const check = () => this.#hashing.run(client, () => verifyPassword(passwordHash, password))
+    const matches = await (deadline === undefined ? check() : deadline.excluding(check))
     return user !== null && matches && user.username === username ? user : null
   }
 

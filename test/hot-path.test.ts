@@ -5,7 +5,7 @@ import { RedisStore } from '../src/store/index.js'
 import { accessCheckKeys, keysFor } from '../src/store/keys.js'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
-import { PrivateRedis, deleteKeysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { PrivateRedis, accountWithSession, testRedisStore, withRedis } from './helpers/redis.js'
 
 // The protected hot path on Redis: one write carries a request's rate-limit count and its access
 // check (denylist, and the account where the route needs it), and the limiter still decides first.
@@ -46,18 +46,8 @@ t.test('the limiter decides first: over the limit, a revoked token gets 429, not
 })
 
 t.test('a busy event loop does not turn a prompt answer into a 503, batched or not', async (t) => {
-  const url = await testRedisUrl()
-  const keyPrefix = uniqueKeyPrefix()
-  const store = await RedisStore.connect({ url, keyPrefix })
-  t.teardown(async () => {
-    await store.close()
-    await deleteKeysUnder(url, keyPrefix)
-  })
-  const userId = randomId()
-  await store.createUserIfAbsent({ id: userId, username: 'starved', email: null, roles: ['user'], passwordHash: 'h' })
-  const sessionId = randomId()
-  const refreshHash = sha256(randomId())
-  await store.createSession({ userId, sessionId, refreshHash, expiresAt: Date.now() + 60_000, maxSessionsPerUser: 10, accessTokenTtl: 900 })
+  const { store } = await testRedisStore(t)
+  const { userId, sessionId, refreshHash } = await accountWithSession(store, 'starved')
 
   // Each call's command leaves first; then the loop is blocked past the 500 ms timeout.
   const check = store.checkAccess(userId, sessionId, 'j', { account: true })

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { randomId, sha256 } from '../src/ids.js'
-import { MemoryStore, RedisStore, type AuthStore } from '../src/store/index.js'
-import { deleteKeysUnder, keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { MemoryStore, type AuthStore } from '../src/store/index.js'
+import { keysUnder, testRedisStore, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 
 const ACCESS_TTL = 900
 const HOUR = 3_600_000
@@ -13,13 +13,7 @@ async function memoryStore (t: Test): Promise<AuthStore> {
 }
 
 async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
-  const url = await testRedisUrl()
-  const store = await RedisStore.connect({ url, keyPrefix })
-  t.teardown(async () => {
-    await store.close()
-    await deleteKeysUnder(url, keyPrefix)
-  })
-  return store
+  return (await testRedisStore(t, keyPrefix)).store
 }
 
 function session (userId = randomId()) {

@@ -6,9 +6,9 @@ import { ConfigError } from '../src/config.js'
 import { userIdFor } from '../src/ids.js'
 import { hashPassword } from '../src/passwords.js'
 import { keysFor } from '../src/store/keys.js'
-import { MemoryStore, RedisStore, type AuthStore } from '../src/store/index.js'
+import { MemoryStore, type AuthStore } from '../src/store/index.js'
 import { UserDirectory, readUsersFile, type UserEntry } from '../src/users.js'
-import { deleteKeysUnder, keysUnder, stopTestRedis, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { keysUnder, stopTestRedis, testRedisStore, withRedis } from './helpers/redis.js'
 
 /** The OWASP profile every stored password must be hashed with (src/passwords.ts). */
 const STORED_HASH = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/
@@ -118,14 +118,8 @@ async function memoryStore (t: Test): Promise<OpenStore> {
 }
 
 async function redisStore (t: Test): Promise<OpenStore> {
-  const url = await testRedisUrl()
-  const prefix = uniqueKeyPrefix()
-  const store = await RedisStore.connect({ url, keyPrefix: prefix })
-  t.teardown(async () => {
-    await store.close()
-    await deleteKeysUnder(url, prefix)
-  })
-  return { store, redis: { url, prefix } }
+  const { store, url, keyPrefix } = await testRedisStore(t)
+  return { store, redis: { url, prefix: keyPrefix } }
 }
 
 for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as const) {

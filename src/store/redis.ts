@@ -125,8 +125,8 @@ export class RedisStore implements AuthStore {
     return store
   }
 
-  async getUser (userId: string): Promise<StoredUser | null> {
-    const fields = await this.#run(() => this.#redis.hgetall(this.#keys(userId).account))
+  async getUser (userId: string, deadline?: number): Promise<StoredUser | null> {
+    const fields = await this.#run(() => this.#redis.hgetall(this.#keys(userId).account), deadline)
     if (fields.id === undefined) return null
     return {
       id: fields.id,
@@ -149,44 +149,46 @@ export class RedisStore implements AuthStore {
     return created === 1
   }
 
-  async createSession (session: NewSession): Promise<{ ended: string[] }> {
+  async createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }> {
     const keys = this.#keys(session.userId)
     const beyond = await this.#run(() => this.#redis.createSession(
       keys.session(session.sessionId), keys.sessions,
       session.refreshHash, session.expiresAt, session.sessionId, session.maxSessionsPerUser
-    ))
+    ), deadline)
     // Ending them is a second step (their keys are known only now, and a script may touch only the
     // keys it is given); run twice, by two logins at once, it ends each session once.
     for (const sessionId of beyond) {
-      await this.revokeSession({ userId: session.userId, sessionId, accessTokenTtl: session.accessTokenTtl })
+      await this.revokeSession({ userId: session.userId, sessionId, accessTokenTtl: session.accessTokenTtl }, deadline)
     }
     return { ended: beyond }
   }
 
-  async rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number): Promise<RotationOutcome> {
+  async rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number, deadline?: number): Promise<RotationOutcome> {
     const keys = this.#keys(presented.userId)
     const sid = presented.sessionId
-    const deadline = Date.now() + this.#clockOffset + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS
+    // The script refuses to run (`late`) once its caller has given up, in Redis's clock.
+    const givenUpAt = Math.min(Date.now() + COMMAND_TIMEOUT_MS, deadline ?? Infinity)
+    const lateAfter = givenUpAt + this.#clockOffset - DEADLINE_MARGIN_MS
     const [outcome, expiresAt, roles, sealed] = await this.#run(() => this.#redis.rotateRefreshToken(
       keys.session(sid), keys.spent(sid), keys.deniedSession(sid), keys.account, keys.sessions, keys.replay(sid),
-      presented.presentedHash, next.hash, accessTokenTtl, deadline, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs
-    ))
+      presented.presentedHash, next.hash, accessTokenTtl, lateAfter, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs
+    ), deadline)
     if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
     if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles) }
     if (outcome === 'replayed') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles), sealed: sealed ?? '' }
     return { outcome: outcome === 'reused' ? 'reused' : 'invalid' }
   }
 
-  async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean> {
+  async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number, deadline?: number): Promise<boolean> {
     const keys = this.#keys(presented.userId)
     const revoked = await this.#run(() => this.#redis.revokeByRefreshToken(
       keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.sessions, keys.replay(presented.sessionId),
       presented.presentedHash, accessTokenTtl, presented.sessionId
-    ))
+    ), deadline)
     return revoked === 1
   }
 
-  async revokeSession (revocation: SessionRevocation): Promise<void> {
+  async revokeSession (revocation: SessionRevocation, deadline?: number): Promise<void> {
     const keys = this.#keys(revocation.userId)
     const multi = this.#redis.multi()
       .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId), keys.replay(revocation.sessionId))
@@ -195,7 +197,7 @@ export class RedisStore implements AuthStore {
     if (revocation.accessToken !== undefined) {
       multi.set(keys.deniedToken(revocation.accessToken.tokenId), '1', 'EX', revocation.accessToken.ttl)
     }
-    await this.#exec(multi)
+    await this.#exec(multi, deadline)
   }
 
   checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {
@@ -218,12 +220,13 @@ export class RedisStore implements AuthStore {
    * Both connections answer (the batched one carries every protected request). Readiness probes are
    * not rate-limited: however many arrive at once, one PING per connection is on the wire.
    */
-  async ping (): Promise<void> {
+  async ping (deadline?: number): Promise<void> {
     this.#pinging ??= Promise.all([
       this.#run(() => this.#redis.ping()),
       this.#run(() => this.#pipeline.call(['PING'])),
     ]).then(() => {}).finally(() => { this.#pinging = undefined })
-    await this.#pinging
+    // A shared ping is awaited within this caller's own deadline.
+    await this.#run(() => this.#pinging!, deadline)
   }
 
   onReconnect (listener: () => void): void {
@@ -258,27 +261,31 @@ export class RedisStore implements AuthStore {
   }
 
   /** Runs a MULTI; a command failing inside it fails the whole call, never silently. */
-  async #exec (multi: ReturnType<Redis['multi']>): Promise<void> {
-    const results = await this.#run(() => multi.exec())
+  async #exec (multi: ReturnType<Redis['multi']>, deadline?: number): Promise<void> {
+    const results = await this.#run(() => multi.exec(), deadline)
     const failed = results?.find(([err]) => err !== null)
     if (results === null || failed !== undefined) throw new StoreUnavailableError(failed?.[0])
   }
 
   /**
-   * Runs one ioredis call with COMMAND_TIMEOUT_MS from now. The timeout is ours, not ioredis's: when
-   * it fires, the answer may already be in the socket, unread because the event loop was busy, so
-   * it is judged only after the loop has read what arrived (setImmediate runs after the poll phase).
+   * Runs one ioredis call with COMMAND_TIMEOUT_MS from now, or until `deadline` if that is sooner
+   * (a command not sent once its request has given up: fail fast). The timeout is ours, not
+   * ioredis's: when it fires, the answer may already be in the socket, unread because the event loop
+   * was busy, so it is judged only after the loop has read what arrived (setImmediate runs after the
+   * poll phase).
    */
-  #run<T> (command: () => Promise<T>): Promise<T> {
+  #run<T> (command: () => Promise<T>, deadline?: number): Promise<T> {
+    const timeoutMs = deadline === undefined ? COMMAND_TIMEOUT_MS : Math.min(COMMAND_TIMEOUT_MS, deadline - Date.now())
+    if (timeoutMs <= 0) return Promise.reject(new StoreUnavailableError(new Error('the request\'s wait on the store is spent')))
     return new Promise<T>((resolve, reject) => {
       let settled = false
       const timer = setTimeout(() => {
         setImmediate(() => {
           if (settled) return
           settled = true
-          reject(new StoreUnavailableError(new Error(`Redis did not answer within ${COMMAND_TIMEOUT_MS} ms`)))
+          reject(new StoreUnavailableError(new Error(`Redis did not answer within ${timeoutMs} ms`)))
         })
-      }, COMMAND_TIMEOUT_MS)
+      }, timeoutMs)
       command().then((value) => {
         if (settled) return
         settled = true
@@ -288,7 +295,7 @@ export class RedisStore implements AuthStore {
         if (settled) return
         settled = true
         clearTimeout(timer)
-        reject(new StoreUnavailableError(err))
+        reject(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err))
       })
     })
   }

@@ -73,16 +73,18 @@ export interface SessionRevocation {
  * The one interface behind which tokens, sessions, denylist and users live.
  * Implementations: Redis (shared by every instance) and in-memory (embedded, one process).
  * Every method either does what it says atomically or rejects with StoreUnavailableError.
+ * `deadline` (epoch ms, src/deadline.ts): the caller's request gives up then, so a command still
+ * unanswered at that time fails even within its own bound (and a rotation not yet run never runs).
  */
 export interface AuthStore {
   readonly kind: 'redis' | 'memory'
 
-  getUser (userId: string): Promise<StoredUser | null>
+  getUser (userId: string, deadline?: number): Promise<StoredUser | null>
   /** Creates the account unless one with this id exists; resolves true when it created it. */
   createUserIfAbsent (user: StoredUser): Promise<boolean>
 
   /** Creates the session; resolves with the ids of the oldest sessions it ended to stay within the bound. */
-  createSession (session: NewSession): Promise<{ ended: string[] }>
+  createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }>
   /**
    * Spends the presented refresh token and stores `next` as the session's live token, in one
    * atomic step, reading the account's roles in the same step. The token spent last, presented again
@@ -90,10 +92,10 @@ export interface AuthStore {
    * Any other of the last SPENT_TOKENS_KEPT spent tokens revokes the session (reuse detection); so
    * does a live token whose account no longer exists. An older spent token is merely invalid.
    */
-  rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number): Promise<RotationOutcome>
+  rotateRefreshToken (presented: RefreshPresentation, next: NextRefreshToken, accessTokenTtl: number, deadline?: number): Promise<RotationOutcome>
   /** Revokes the session if the presented token is its live or one of its spent tokens. */
-  revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number): Promise<boolean>
-  revokeSession (revocation: SessionRevocation): Promise<void>
+  revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number, deadline?: number): Promise<boolean>
+  revokeSession (revocation: SessionRevocation, deadline?: number): Promise<void>
   /**
    * The hot path: whether the session or the access token is denied and, with `account`, the
    * account as well — one round trip (on Redis: one batched command), issued before this returns.
@@ -101,7 +103,7 @@ export interface AuthStore {
   checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState>
 
   /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
-  ping (): Promise<void>
+  ping (deadline?: number): Promise<void>
   /** Called after the store came back from an outage (Redis restarted, possibly empty). */
   onReconnect (listener: () => void): void
   close (): Promise<void>

@@ -1,3 +1,4 @@
+import type { RequestDeadline } from '../deadline.js'
 import { InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
 import { randomId, userIdFor } from '../ids.js'
 import type { AccountSummary, AuthStore, StoredUser } from '../store/index.js'
@@ -72,9 +73,10 @@ export class TokenService {
   /**
    * `client` names who is logging in (an address) for the hashing queue's per-client bound.
    * `endedSessionIds`: the account's oldest sessions, ended to keep it within its bound.
+   * `deadline` (here and below): when the caller's waits on the store must be over.
    */
-  async login (username: string, password: string, client = ''): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
-    const user = await this.#users.authenticate(username, password, client)
+  async login (username: string, password: string, client = '', deadline?: RequestDeadline): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
+    const user = await this.#users.authenticate(username, password, client, deadline)
     if (user === null) throw new InvalidCredentialsError(userIdFor(username))
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
@@ -82,7 +84,7 @@ export class TokenService {
     const expiresAt = now + this.#refreshTokenTtl * 1000
     const { ended } = await this.#store.createSession({
       userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt, maxSessionsPerUser: this.#maxSessionsPerUser, accessTokenTtl: this.#accessTokenTtl,
-    })
+    }, deadline?.at)
     return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: ended }
   }
 
@@ -92,7 +94,7 @@ export class TokenService {
    * chain). Throws InvalidRefreshTokenError (with `reason`) when the token is unknown, expired,
    * revoked, or spent otherwise — the last revokes the session.
    */
-  async refresh (refreshToken: string): Promise<IssuedTokens & { userId: string, sessionId: string, replayed: boolean }> {
+  async refresh (refreshToken: string, deadline?: RequestDeadline): Promise<IssuedTokens & { userId: string, sessionId: string, replayed: boolean }> {
     const presented = parseRefreshToken(refreshToken)
     if (presented === null) throw new InvalidRefreshTokenError()
     const named = { userId: presented.userId, sessionId: presented.sessionId }
@@ -100,7 +102,8 @@ export class TokenService {
     const rotation = await this.#store.rotateRefreshToken(
       { ...named, presentedHash: presented.hash },
       { hash: next.hash, sealed: this.#graceMs > 0 ? sealSuccessor(refreshToken, next.token) : '', graceMs: this.#graceMs },
-      this.#accessTokenTtl
+      this.#accessTokenTtl,
+      deadline?.at
     )
     if (rotation.outcome === 'reused' || rotation.outcome === 'invalid') throw new InvalidRefreshTokenError(rotation.outcome, named)
     // The store gives the successor back sealed; only the token it succeeds can open it.
@@ -115,10 +118,10 @@ export class TokenService {
    * Ends the session named by either token and denies the access token until it expires.
    * Silently does nothing for tokens that are invalid: callers must not learn which were valid.
    */
-  async logout (request: LogoutRequest): Promise<{ userId: string | undefined, sessionIds: string[] }> {
+  async logout (request: LogoutRequest, deadline?: RequestDeadline): Promise<{ userId: string | undefined, sessionIds: string[] }> {
     // The store is consulted whatever the tokens are, so an outage answers 503 for garbage too:
     // a fast 204 for invalid tokens next to a 503 for valid ones would tell them apart.
-    await this.#store.ping()
+    await this.#store.ping(deadline?.at)
     const ended: string[] = []
     const claims = request.accessToken === undefined ? null : this.#claimsOrNull(request.accessToken)
     if (claims !== null) {
@@ -128,14 +131,15 @@ export class TokenService {
         sessionId: claims.sid,
         accessTokenTtl: this.#accessTokenTtl,
         accessToken: { tokenId: claims.jti, ttl },
-      })
+      }, deadline?.at)
       ended.push(claims.sid)
     }
     const presented = request.refreshToken === undefined ? null : parseRefreshToken(request.refreshToken)
     if (presented !== null && presented.sessionId !== claims?.sid) {
       const revoked = await this.#store.revokeSessionByRefreshToken(
         { userId: presented.userId, sessionId: presented.sessionId, presentedHash: presented.hash },
-        this.#accessTokenTtl
+        this.#accessTokenTtl,
+        deadline?.at
       )
       if (revoked) ended.push(presented.sessionId)
     }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { connect, createServer, Socket, type AddressInfo, type Server } from 'node:net'
-import { randomId } from '../../src/ids.js'
+import { randomId, sha256 } from '../../src/ids.js'
+import { RedisStore, type AuthStore } from '../../src/store/index.js'
 import { Redis } from 'ioredis'
 
 /** Sends PING over a raw socket; true when Redis answers PONG within the timeout. */
@@ -179,4 +180,24 @@ export async function deleteKeysUnder (url: string, prefix: string): Promise<voi
     const keys = await keysUnder(redis, prefix)
     if (keys.length > 0) await redis.del(...keys)
   })
+}
+
+/** A RedisStore on the suite's Redis under a fresh key prefix, closed and cleaned up after the test. */
+export async function testRedisStore (t: { teardown (fn: () => unknown): void }, keyPrefix = uniqueKeyPrefix()): Promise<{ store: RedisStore, url: string, keyPrefix: string }> {
+  const url = await testRedisUrl()
+  const store = await RedisStore.connect({ url, keyPrefix })
+  t.teardown(async () => {
+    await store.close()
+    await deleteKeysUnder(url, keyPrefix)
+  })
+  return { store, url, keyPrefix }
+}
+
+/** An account and one live session of it (a minute long), written straight into a store. */
+export async function accountWithSession (store: AuthStore, username = 'u') {
+  const userId = randomId()
+  await store.createUserIfAbsent({ id: userId, username, email: null, roles: ['user'], passwordHash: 'h' })
+  const session = { userId, sessionId: randomId(), refreshHash: sha256(randomId()) }
+  await store.createSession({ ...session, expiresAt: Date.now() + 60_000, maxSessionsPerUser: 10, accessTokenTtl: 900 })
+  return session
 }
