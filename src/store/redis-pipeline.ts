@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { connect as netConnect, type Socket } from 'node:net'
+import { isIP, connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { encodeCommand, RedisReplyError, ReplyParser, type Reply } from './resp.js'
 
@@ -266,7 +266,8 @@ export class RedisPipeline extends EventEmitter {
     const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1'
     const port = Number(url.port || 6379)
     const socket = url.protocol === 'rediss:'
-      ? tlsConnect({ host, port, servername: host })
+      // SNI names a host, never an address (RFC 6066); the certificate is checked against either.
+      ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
       : netConnect({ host, port })
     socket.setNoDelay(true)
     this.#socket = socket
