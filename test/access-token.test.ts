@@ -1,4 +1,6 @@
 import t from 'tap'
+import { AccessTokenExpiredError } from '../src/errors.js'
+import { VERIFIED_TOKENS_CACHED, accessTokenCodec } from '../src/tokens/access-token.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
 import { ACCESS_TOKEN_HEADER as GOOD_HEADER, forgeJwt as forge } from './helpers/tokens.js'
@@ -51,4 +53,39 @@ t.test('the running app pins algorithm, issuer, audience, type, lifetime, expiry
     t.equal(response.json().code, message === invalid ? 'INVALID_ACCESS_TOKEN' : 'ACCESS_TOKEN_EXPIRED', `${name}: code`)
     t.equal(response.headers['www-authenticate'], `Bearer error="invalid_token", error_description="${message}"`, `${name}: challenge`)
   }
+})
+
+t.test('verified tokens are remembered by their exact text, never past their expiry, and at most VERIFIED_TOKENS_CACHED of them', async (t) => {
+  let verifications = 0
+  const lifetime = 900
+  const codec = accessTokenCodec({
+    sign: () => '',
+    // Any text "verifies" to claims whose expiry it names: 'exp=<epoch s>;<anything>'.
+    verify: (token) => {
+      verifications++
+      const exp = Number(/^exp=(\d+);/.exec(token)?.[1])
+      if (exp * 1000 <= Date.now()) throw Object.assign(new Error('expired'), { code: 'FAST_JWT_EXPIRED' })
+      return { sub: 's', sid: 'i', jti: token, roles: [], iat: exp - lifetime, exp, iss: 'x', aud: 'y' }
+    },
+    verifyIgnoringExpiry: (token) => ({ sub: 's', sid: 'i', jti: token, roles: [], iat: now() - 60, exp: now() - 1, iss: 'x', aud: 'y' }),
+  }, lifetime)
+
+  const soon = `exp=${now() + 1};a`
+  t.equal(codec.verify(soon).jti, soon)
+  t.equal(codec.verify(soon).jti, soon)
+  t.equal(verifications, 1, 'the second presentation is answered from memory')
+  t.throws(() => { (codec.verify(soon) as { roles: string[] }).roles = ['admin'] }, TypeError, 'the remembered claims cannot be changed by a request')
+  t.not(codec.verify(`${soon} `), undefined)
+  t.equal(verifications, 2, 'another text, however close, is verified')
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  t.throws(() => codec.verify(soon), AccessTokenExpiredError, 'once its exp has passed, it is verified again, and is expired')
+
+  const first = `exp=${now() + 600};first`
+  codec.verify(first)
+  for (let i = 0; i < VERIFIED_TOKENS_CACHED; i++) codec.verify(`exp=${now() + 600};${i}`)
+  const before = verifications
+  codec.verify(first)
+  t.equal(verifications, before + 1, `after ${VERIFIED_TOKENS_CACHED} others, the oldest was forgotten`)
+  codec.verify(`exp=${now() + 600};${VERIFIED_TOKENS_CACHED - 1}`)
+  t.equal(verifications, before + 1, 'a recent one is still remembered')
 })
