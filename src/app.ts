@@ -21,7 +21,7 @@ import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import { trustedProxies } from './client-address.js'
 import type { Config } from './config.js'
-import { AccessLog, loggerOptions } from './logger.js'
+import { AccessLog, loggerOptions, stdoutDestination } from './logger.js'
 
 /** Login bodies are tiny; anything near this is not a client of ours. */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -33,9 +33,10 @@ export interface AppOptions {
 
 /** Assembles the API. Production (src/server.ts) and every test build it through here. */
 export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const logStream = options.logStream ?? stdoutDestination()
   const app = Fastify({
-    logger: loggerOptions(config.logLevel, options.logStream),
-    logController: new AccessLog(),
+    logger: loggerOptions(config.logLevel, logStream),
+    logController: new AccessLog(logStream),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.

@@ -1,5 +1,6 @@
+import { hostname } from 'node:os'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
-import { pino, type DestinationStream, type LoggerOptions } from 'pino'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { clientAddress, type AddressedRequest } from './client-address.js'
 
 /** Keys (any case) whose values never reach the log: headers, cookies, bodies and our own objects. */
@@ -84,21 +85,45 @@ export function loggerOptions (level: string, stream: DestinationStream = stdout
   }
 }
 
+/** What pino writes after `time` on every line: its default `base`. */
+const BASE_FIELDS = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`
+
 /**
  * One access-log line per request, once its answer has been sent: `request completed` with the
- * request line, the status and the time taken. Fastify's default writes two lines per request, and a
- * line costs about as much CPU as a bare route's whole answer; the arrival (`incoming request`) is
- * logged at debug.
+ * request line, the status and the time taken. Fastify's default writes two lines per request; the
+ * arrival (`incoming request`) is logged at debug.
+ *
+ * The line of a request that succeeded is written here, to the logger's own stream, as pino would
+ * write it through the request's logger (test/logging.test.ts holds the two side by side): through
+ * pino — serializers, the secrets formatter, its generic JSON — it cost 2.5 µs, a tenth of a protected
+ * request's CPU. Every field is either a number or JSON.stringify's, and none can hold a secret: the
+ * secrets formatter does not look into `req` and `res` either (their serializers pick safe fields).
  */
 export class AccessLog extends LogController {
+  readonly #stream: DestinationStream
+
+  constructor (stream: DestinationStream) {
+    super()
+    this.#stream = stream
+  }
+
   override incomingRequest (request: FastifyRequest): void {
     request.log.debug({ req: request }, 'incoming request')
   }
 
   override requestCompleted (error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
-    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    else if ((reply.log as Logger).isLevelEnabled('info')) this.#stream.write(completedLine(request, reply))
   }
+}
+
+/** pino's `request completed` line at info, bound to the request's id, as one string. */
+function completedLine (request: FastifyRequest, reply: FastifyReply): string {
+  const req = requestLine(request as unknown as LoggedRequest)
+  return `{"level":30,"time":${Date.now()}${BASE_FIELDS},"reqId":${JSON.stringify(request.id)}` +
+    `,"req":{"method":${JSON.stringify(req.method)},"url":${JSON.stringify(req.url)},"host":${JSON.stringify(req.host)}` +
+    `,"remoteAddress":${JSON.stringify(req.remoteAddress)}${req.remotePort === undefined ? '' : `,"remotePort":${req.remotePort}`}}` +
+    `,"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`
 }
 
 interface LoggedRequest extends AddressedRequest {

@@ -79,3 +79,28 @@ t.test('the logger censors errors\' own properties too', async (t) => {
   t.notMatch(lines[0], /err-secret|err-token/, 'no secret in the line')
   t.match(JSON.parse(lines[0] ?? '{}'), { reqId: 'r-1', err: { message: 'boom', password: REDACTED, detail: { accessToken: REDACTED } } })
 })
+
+t.test('a completed request\'s access line is, byte for byte, the line pino writes through the request\'s logger', async (t) => {
+  const { stream, lines } = logCapture()
+  const { app } = await buildTestApp(t, 'memory', { LOG_LEVEL: 'info' }, { logStream: stream })
+  // Characters JSON must escape, in the fields a client chooses.
+  const url = '/health?q="quoted"\\back\u00e9'
+  const host = 'api.example"\\.test'
+  t.equal((await app.inject({ url, headers: { host }, remoteAddress: '203.0.113.7' })).statusCode, 200)
+  const written = lines.find(line => line.includes('"msg":"request completed"'))
+  const record = JSON.parse(written ?? '{}') as { reqId: string, responseTime: number, req: { url: string } }
+  t.equal(record.req.url, '/health?q=%22quoted%22\\back%C3%A9', 'the URL as it reached the server')
+
+  const expected = logCapture()
+  const options = loggerOptions('info', expected.stream)
+  const logger = pino(options, options.stream).child({ reqId: record.reqId })
+  logger.info({ req: { method: 'GET', url: record.req.url, host, ip: '203.0.113.7' }, res: { statusCode: 200 }, responseTime: record.responseTime }, 'request completed')
+  await new Promise(resolve => setImmediate(resolve))
+  const withoutTime = (line: string | undefined) => line?.replace(/"time":\d+,/, '')
+  t.equal(withoutTime(written), withoutTime(expected.lines[0]), 'the same fields, order, escaping and numbers')
+
+  const quiet = logCapture()
+  const { app: warnOnly } = await buildTestApp(t, 'memory', { LOG_LEVEL: 'warn' }, { logStream: quiet.stream })
+  await warnOnly.inject('/health')
+  t.same(quiet.lines.filter(line => line.includes('"url":"/health"')), [], 'nothing below the configured level')
+})
