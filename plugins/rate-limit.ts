@@ -131,8 +131,10 @@ export default fp(async function rateLimit (fastify) {
   })
 
   if (!enabled) return
-  // The API-wide limit is an application-level hook, so it runs before every route's own hooks
-  // (authentication included: a flood of bad tokens is limited too) and before the 404 handler.
+  // The API-wide limit is an application-level hook, so it decides before every route's own hooks and
+  // before the 404 handler: a flood of bad tokens gets 429s. A protected route's token check has been
+  // started already (plugins/authenticate.ts: its read leaves with this count), so a refused request
+  // still costs a signature check and that read, never more.
   await fastify.register(fastifyRateLimit, { ...options({ name: 'api', max: config.rateLimit.max }), global: false })
   const apiLimit = fastify.rateLimit()
   fastify.addHook('onRequest', function (request, reply, done) {

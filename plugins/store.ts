@@ -18,5 +18,6 @@ export default fp(async function store (fastify) {
   } else {
     fastify.log.info({ redis: redactRedisUrl(redisUrl) }, 'connected to Redis')
     store.onReconnect(() => fastify.log.warn('Redis connection restored'))
+    store.onConnectionDropped(reason => fastify.log.warn({ reason }, 'Redis connection dropped; reconnecting'))
   }
 }, { name: 'store', dependencies: ['config'] })

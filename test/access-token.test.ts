@@ -75,6 +75,7 @@ t.test('verified tokens are remembered by their exact text, never past their exp
   t.equal(codec.verify(soon).jti, soon)
   t.equal(verifications, 1, 'the second presentation is answered from memory')
   t.throws(() => { (codec.verify(soon) as { roles: string[] }).roles = ['admin'] }, TypeError, 'the remembered claims cannot be changed by a request')
+  t.throws(() => { codec.verify(soon).roles.push('admin') }, TypeError, 'nor their roles')
   t.not(codec.verify(`${soon} `), undefined)
   t.equal(verifications, 2, 'another text, however close, is verified')
   await new Promise(resolve => setTimeout(resolve, 1100))

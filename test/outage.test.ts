@@ -3,7 +3,8 @@ import t, { type Test } from 'tap'
 import { sha256 } from '../src/ids.js'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
-import { PrivateRedis, withRedis } from './helpers/redis.js'
+import { logCapture } from './helpers/log.js'
+import { PrivateRedis, SlowRedisProxy, testRedisUrl, withRedis } from './helpers/redis.js'
 
 /** The contract: with Redis gone or stalled, answer 503 JSON within one second. */
 const DEADLINE_MS = 1000
@@ -115,4 +116,23 @@ t.test('users re-seeding after an empty restart: logins answer 503 while it fail
   const storeErrors = lines.filter(line => line.includes('token store unavailable') || line.includes('re-seed'))
   t.ok(storeErrors.length > 0, 'store failures are logged')
   t.same(storeErrors.filter(line => /"args"|previousErrors|\{user:/.test(line)), [], 'without command arguments, keys or hashes')
+})
+
+t.test('a Redis gone silent with its connections still open: 503s, then both connections are replaced and everything answers again', async (t) => {
+  const proxy = await SlowRedisProxy.start(await testRedisUrl(), 0)
+  t.teardown(() => proxy.stop()) // after the app's own teardown (last in, first out)
+  const { stream, records } = logCapture()
+  const { app } = await buildTestApp(t, 'redis', { REDIS_URL: proxy.url, LOG_LEVEL: 'info' }, { logStream: stream })
+  const tokens = await loginTokens(app, USERS.alice)
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200)
+
+  // A vanished host or a black-holing network: no RST, no FIN, no answer, on the connections open now.
+  proxy.silenceExisting()
+  expectFailClosed(t, 'a protected route', await timed(profile(app, bearer(tokens.access_token))))
+  expectFailClosed(t, 'a login', await timed(login(app, USERS.alice.username, USERS.alice.password)))
+
+  await eventually(t, 'protected routes answer again, on a new connection', async () => (await profile(app, bearer(tokens.access_token))).statusCode === 200, 3000)
+  await eventually(t, 'logins too', async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200, 3000)
+  const dropped = records().filter(line => line.msg === 'Redis connection dropped; reconnecting').map(line => line.reason)
+  t.same(dropped.sort(), ['batched connection: no answer within 500 ms', 'no answer within 500 ms'], 'each connection was dropped once, and said why')
 })

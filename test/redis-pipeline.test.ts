@@ -74,7 +74,7 @@ t.test('transactions and blocking commands are refused: they would need the conn
   t.same((await settled(pipeline, ['PING'])).reply, 'PONG', 'the connection is untouched')
 })
 
-t.test('scripts and plain commands in one write: each runs whole, in the order sent, each reply to its own caller', async (t) => {
+t.test('scripts and plain commands in one write: in the order sent, each reply to its own caller (a MULTI, which could take in others\' commands, is refused above)', async (t) => {
   const url = await testRedisUrl()
   const prefix = uniqueKeyPrefix()
   t.teardown(() => deleteKeysUnder(url, prefix))
@@ -109,22 +109,38 @@ t.test('scripts go by SHA, and are sent in full once after SCRIPT FLUSH', async 
   t.equal(await call(), 15)
 })
 
-t.test('a stalled Redis: commands fail at their timeout from the write, a shorter one sooner; late replies are dropped', async (t) => {
+t.test('a stalled Redis: commands fail at their timeout from the write, a shorter one sooner; late replies are dropped; a silent connection is replaced', async (t) => {
   const redis = await privateRedis(t)
   const pipeline = await connected(t, redis.url)
+  const dropped: string[] = []
+  pipeline.on('dropped', (reason: string) => dropped.push(reason))
+
+  redis.pause()
+  let calls = 0
+  pipeline.send(['ECHO', 'late'], () => { calls++ }, 100)
+  await sleep(200)
+  redis.resume()
+  const fresh = await settled(pipeline, ['ECHO', 'fresh'])
+  t.same([fresh.err, fresh.reply], [null, 'fresh'], 'after a short stall, a new command gets its own answer (the late one was read and dropped)')
+  t.equal(calls, 1, 'a timed-out command\'s callback ran once, never again for its late reply')
+  t.same(dropped, [], 'a shorter timeout alone does not drop the connection')
+
   redis.pause()
   const [long, short] = await Promise.all([settled(pipeline, ['PING']), settled(pipeline, ['PING'], 150)])
   t.match(long.err?.message, /did not answer within 500 ms/)
   t.ok(long.ms >= 490 && long.ms < 700, `the default: failed after ${Math.round(long.ms)} ms`)
   t.match(short.err?.message, /did not answer within 150 ms/)
   t.ok(short.ms >= 140 && short.ms < 350, `the shorter one: after ${Math.round(short.ms)} ms`)
-  let calls = 0
-  pipeline.send(['ECHO', 'late'], () => { calls++ }, 100)
-  await sleep(200)
+  t.same(dropped, ['no answer within 500 ms'], 'silent for a whole command timeout: the connection is dropped')
+  const meanwhile = await settled(pipeline, ['PING'])
+  t.ok(meanwhile.err !== null && meanwhile.ms < 20, `until it is back, commands fail at once (${Math.round(meanwhile.ms)} ms)`)
   redis.resume()
-  const fresh = await settled(pipeline, ['ECHO', 'fresh'])
-  t.same([fresh.err, fresh.reply], [null, 'fresh'], 'after the stall, a new command gets its own answer (the late ones were read and dropped)')
-  t.equal(calls, 1, 'a timed-out command\'s callback ran once, never again for its late reply')
+  let back = await settled(pipeline, ['ECHO', 'back'])
+  for (let tries = 0; back.err !== null && tries < 30; tries++) {
+    await sleep(100)
+    back = await settled(pipeline, ['ECHO', 'back'])
+  }
+  t.equal(back.reply, 'back', 'a new connection answers')
 })
 
 t.test('a starved event loop does not turn a prompt answer into a timeout', async (t) => {
@@ -182,4 +198,17 @@ t.test('REDIS_URL credentials and database number are used', async (t) => {
   const wrong = new RedisPipeline({ url: `redis://:nope@127.0.0.1:${redis.port}`, commandTimeoutMs: 500 })
   await t.rejects(wrong.connect(), /handshake failed/, 'a wrong password fails the connect')
   await wrong.close()
+})
+
+t.test('a callback that throws fails nothing else: the rest of its write is answered, the connection stays, the error surfaces as a bug', async (t) => {
+  const pipeline = await connected(t, await testRedisUrl())
+  const dropped: string[] = []
+  pipeline.on('dropped', (reason: string) => dropped.push(reason))
+  const uncaught = new Promise<unknown>(resolve => process.prependOnceListener('uncaughtException', resolve))
+  pipeline.send(['ECHO', 'first'], () => { throw new Error('a caller\'s bug') })
+  const second = settled(pipeline, ['ECHO', 'second'])
+  t.same([(await second).err, (await second).reply], [null, 'second'], 'the command after it, in the same write, gets its reply')
+  t.match(await uncaught, { message: 'a caller\'s bug' }, 'the throw is an uncaught exception, as any bug is')
+  t.same(dropped, [], 'the connection was not dropped')
+  t.equal((await settled(pipeline, ['ECHO', 'third'])).reply, 'third')
 })

@@ -119,6 +119,10 @@ export class MemoryStore implements AuthStore {
 
   async ping (): Promise<void> {}
 
+  onConnectionDropped (): void {
+    // Nothing to drop: no connection.
+  }
+
   onReconnect (): void {
     // Nothing to reconnect to: the embedded store lives and dies with the process.
   }

@@ -27,6 +27,7 @@ interface Batch {
   first: number
   last: number
   timeoutMs: number
+  writtenAt: number
   deadline: number
 }
 
@@ -52,7 +53,11 @@ const unavailable = (reason: string) => new Error(`Redis unavailable: ${reason}`
  * the socket holds (a loop that was starved must not turn a healthy Redis's answer into a 503).
  * Not connected, or too many commands in flight: commands fail at once. No command is ever resent.
  * Only single commands and scripts travel here: a MULTI needs a connection of its own (ioredis's).
- * Emits 'ready' after each (re)connect.
+ * A connection that leaves a command unanswered for the full command timeout, or that sends what is
+ * not RESP, is dropped and opened again: a Redis gone silent without closing the socket (a host that
+ * vanished, a black-holing network) would otherwise hold it until the kernel gives up, many minutes
+ * of 503s after Redis is reachable again.
+ * Emits 'ready' after each (re)connect and 'dropped' (with the reason) when it drops a connection.
  */
 export class RedisPipeline extends EventEmitter {
   readonly #url: URL
@@ -145,10 +150,14 @@ export class RedisPipeline extends EventEmitter {
 
   /** EVALSHA of a defined script (its keys first, then its arguments). */
   evalScript (script: PipelineScript, keysAndArgs: ReadonlyArray<string | number>, callback: ReplyCallback, timeoutMs = this.#timeoutMs): void {
+    const sentAt = performance.now()
     this.send(['EVALSHA', script.sha, script.numberOfKeys, ...keysAndArgs], (err, reply) => {
-      // Scripts are loaded at connect; flushed since (SCRIPT FLUSH): sent once more in full.
+      // Scripts are loaded at connect; flushed since (SCRIPT FLUSH): sent once more in full, within
+      // what is left of the command's timeout (its caller's wait must not double).
       if (err instanceof RedisReplyError && err.message.startsWith('NOSCRIPT')) {
-        this.send(['EVAL', script.lua, script.numberOfKeys, ...keysAndArgs], callback, timeoutMs)
+        const left = Math.floor(timeoutMs - (performance.now() - sentAt))
+        if (left <= 0) callback(new Error(`Redis did not answer within ${timeoutMs} ms`), null)
+        else this.send(['EVAL', script.lua, script.numberOfKeys, ...keysAndArgs], callback, left)
         return
       }
       callback(err, reply)
@@ -197,7 +206,7 @@ export class RedisPipeline extends EventEmitter {
       const first = this.#written
       for (const callback of group.callbacks) this.#inFlight.push(callback)
       this.#written += group.callbacks.length
-      this.#batches.push({ first, last: this.#written, timeoutMs: group.timeoutMs, deadline: now + group.timeoutMs })
+      this.#batches.push({ first, last: this.#written, timeoutMs: group.timeoutMs, writtenAt: now, deadline: now + group.timeoutMs })
       this.#armTimer(now + group.timeoutMs, now)
     }
   }
@@ -226,8 +235,14 @@ export class RedisPipeline extends EventEmitter {
       this.#head = 0
     }
     while (this.#batches.length > 0 && (this.#batches[0] as Batch).last <= this.#answered) this.#batches.shift()
-    if (reply instanceof RedisReplyError) callback(reply, null)
-    else callback(null, reply)
+    try {
+      if (reply instanceof RedisReplyError) callback(reply, null)
+      else callback(null, reply)
+    } catch (err) {
+      // A callback that throws is a bug of its caller: it surfaces as one (an uncaught exception),
+      // rather than as this connection's failure, which would fail every other command on it.
+      process.nextTick(() => { throw err })
+    }
   }
 
   readonly #onTimer = (): void => {
@@ -240,6 +255,7 @@ export class RedisPipeline extends EventEmitter {
   readonly #expire = (): void => {
     const now = performance.now()
     let next = Infinity
+    let silent = false
     const kept: Batch[] = []
     for (const batch of this.#batches) {
       if (batch.last <= this.#answered) continue
@@ -256,9 +272,27 @@ export class RedisPipeline extends EventEmitter {
         this.#inFlight[index] = noop
         callback(timedOut, null)
       }
+      if (now - batch.writtenAt >= this.#timeoutMs) {
+        silent = true
+      } else {
+        // A shorter timeout says less about Redis: the batch is watched until the full one.
+        const deadline = batch.writtenAt + this.#timeoutMs
+        kept.push({ ...batch, timeoutMs: this.#timeoutMs, deadline })
+        next = Math.min(next, deadline)
+      }
     }
     this.#batches = kept
-    if (next !== Infinity) this.#armTimer(next, now)
+    if (silent) this.#drop(`no answer within ${this.#timeoutMs} ms`)
+    else if (next !== Infinity) this.#armTimer(next, now)
+  }
+
+  /** Closes the connection on purpose; #onClose fails what is in flight and opens a new one. */
+  #drop (reason: string): void {
+    const socket = this.#socket
+    if (socket === undefined) return
+    this.#ready = false
+    this.emit('dropped', reason)
+    socket.destroy()
   }
 
   async #open (): Promise<void> {
@@ -277,7 +311,8 @@ export class RedisPipeline extends EventEmitter {
         this.#parser.feed(chunk)
       } catch {
         // Not RESP2 (a proxy, a misconfigured server): nothing on this connection can be trusted.
-        socket.destroy()
+        if (this.#socket === socket) this.#drop('a reply that is not RESP')
+        else socket.destroy()
       }
     })
     socket.on('error', () => {}) // 'close' follows and does the work

@@ -50,8 +50,9 @@ export class RedisRateCounter {
         callback(err)
         return
       }
-      const [current, ttl] = reply as [number, number]
-      callback(null, { current, ttl })
+      const [current, ttl] = Array.isArray(reply) ? reply : []
+      if (typeof current !== 'number' || typeof ttl !== 'number') callback(new Error('a count had a malformed answer'))
+      else callback(null, { current, ttl })
     }, timeoutMs)
   }
 }

@@ -84,10 +84,12 @@ export class RedisStore implements AuthStore {
   readonly #checkAccess: PipelineScript
   readonly #prefix: string
   readonly #reconnectListeners: Array<() => void> = []
+  readonly #droppedListeners: Array<(reason: string) => void> = []
   /** Redis clock minus ours, in ms: deadlines are written in Redis's time. */
   #clockOffset = 0
   readonly #clockSync: NodeJS.Timeout
   #pinging: Promise<void> | undefined
+  #closing = false
 
   private constructor (redis: ScriptedRedis, pipeline: RedisPipeline, prefix: string) {
     this.#redis = redis
@@ -101,6 +103,7 @@ export class RedisStore implements AuthStore {
       connectedBefore = true
       this.#syncClock()
     })
+    pipeline.on('dropped', (reason: string) => { this.#dropped(`batched connection: ${reason}`) })
     this.#clockSync = setInterval(() => this.#syncClock(), CLOCK_SYNC_INTERVAL_MS)
     this.#clockSync.unref()
   }
@@ -233,7 +236,16 @@ export class RedisStore implements AuthStore {
     this.#reconnectListeners.push(listener)
   }
 
+  onConnectionDropped (listener: (reason: string) => void): void {
+    this.#droppedListeners.push(listener)
+  }
+
+  #dropped (reason: string): void {
+    for (const listener of this.#droppedListeners) listener(reason)
+  }
+
   async close (): Promise<void> {
+    this.#closing = true
     clearInterval(this.#clockSync)
     await Promise.all([
       this.#pipeline.close(),
@@ -284,6 +296,12 @@ export class RedisStore implements AuthStore {
           if (settled) return
           settled = true
           reject(new StoreUnavailableError(new Error(`Redis did not answer within ${timeoutMs} ms`)))
+          // Silent for a whole command timeout (not just past a request's deadline): the connection
+          // is dropped and opened again, as the batched one's is (src/store/redis-pipeline.ts).
+          if (timeoutMs === COMMAND_TIMEOUT_MS && this.#redis.status === 'ready' && !this.#closing) {
+            this.#dropped(`no answer within ${timeoutMs} ms`)
+            this.#redis.disconnect(true)
+          }
         })
       }, timeoutMs)
       command().then((value) => {

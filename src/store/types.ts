@@ -106,5 +106,7 @@ export interface AuthStore {
   ping (deadline?: number): Promise<void>
   /** Called after the store came back from an outage (Redis restarted, possibly empty). */
   onReconnect (listener: () => void): void
+  /** Called when the store drops a connection that stopped answering (or answered garbage), with why. */
+  onConnectionDropped (listener: (reason: string) => void): void
   close (): Promise<void>
 }

@@ -97,6 +97,7 @@ class VerifiedTokens {
   add (token: string, claims: AccessTokenClaims): void {
     if (this.#claims.size >= VERIFIED_TOKENS_CACHED) this.#claims.delete(this.#claims.keys().next().value as string)
     // Shared by every request presenting the token: nobody may change it.
+    Object.freeze(claims.roles)
     this.#claims.set(token, Object.freeze(claims))
   }
 }

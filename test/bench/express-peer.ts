@@ -37,12 +37,23 @@ export function expressPeer (options: PeerOptions) {
 
   const app = express()
   app.disable('x-powered-by')
+  // The count and passport's reads are issued in the same tick (one auto-pipelined write); the count
+  // still decides first, as the API's limiter does. A failed count lets the request through.
   app.use((req, res, next) => {
-    redis.countIp(`${options.keyPrefix}peer-rate:${req.ip ?? ''}`, 60_000).then(count => {
-      if (count > options.max) res.status(429).json({ statusCode: 429, error: 'Too Many Requests', message: 'Too many requests' })
-      else next()
-    }, () => next())
+    const counted = redis.countIp(`${options.keyPrefix}peer-rate:${req.ip ?? ''}`, 60_000).catch(() => 0)
+    const authenticate = passport.authenticate('jwt', { session: false }, (err: unknown, user: Express.User | false) => {
+      counted.then(count => {
+        if (count > options.max) res.status(429).json({ statusCode: 429, error: 'Too Many Requests', message: 'Too many requests' })
+        else if (err !== null && err !== undefined) next(err)
+        else if (user === false) res.status(401).json({ statusCode: 401, error: 'Unauthorized', message: 'Unauthorized' })
+        else {
+          req.user = user
+          next()
+        }
+      }, next)
+    }) as express.RequestHandler
+    authenticate(req, res, next)
   })
-  app.get('/api/profile', passport.authenticate('jwt', { session: false }), (req, res) => { res.json(req.user) })
+  app.get('/api/profile', (req, res) => { res.json(req.user) })
   return { app, close: () => redis.quit() }
 }

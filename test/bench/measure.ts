@@ -70,21 +70,27 @@ export async function startTarget (variant: string, env: NodeJS.ProcessEnv, core
 
 export interface LoadResult { rps: number, requests: number, p50: number, p99: number, bad: number, cpuPerRequestUs: number }
 
-/** A warm-up, then `seconds` of load with `connections` connections, and the server's CPU per request. */
-export async function load (target: Target, path: string, headers: Record<string, string>, seconds: number, connections: number): Promise<LoadResult> {
+/**
+ * A warm-up, then `seconds` of load with `connections` connections, and the server's CPU per request.
+ * `forwardedFor`: each connection's requests take these X-Forwarded-For values in turn (a target that
+ * trusts the loopback proxy then counts them as that many clients).
+ */
+export async function load (target: Target, path: string, headers: Record<string, string>, seconds: number, connections: number, forwardedFor: string[] = []): Promise<LoadResult> {
   const url = `${target.url}${path}`
-  await autocannon({ url, headers, connections, duration: 2 }) // JIT, caches, connections
+  const requests = forwardedFor.map(address => ({ headers: { ...headers, 'x-forwarded-for': address } }))
+  const options = { url, headers, connections, ...(requests.length > 0 ? { requests } : {}) }
+  await autocannon({ ...options, duration: 2 }) // JIT, caches, connections
   const cpuBefore = cpuMicros(target.pid)
-  const result = await autocannon({ url, headers, connections, duration: seconds })
+  const result = await autocannon({ ...options, duration: seconds })
   const cpu = cpuMicros(target.pid) - cpuBefore
-  const requests = result.requests.total
+  const answered = result.requests.total
   return {
     rps: result.requests.average,
-    requests,
+    requests: answered,
     p50: result.latency.p50,
     p99: result.latency.p99,
     bad: result.non2xx + result.errors + result.timeouts,
-    cpuPerRequestUs: requests > 0 ? cpu / requests : 0,
+    cpuPerRequestUs: answered > 0 ? cpu / answered : 0,
   }
 }
 

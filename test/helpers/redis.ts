@@ -86,17 +86,25 @@ export class PrivateRedis {
 
 /**
  * A TCP proxy in front of a Redis that holds every reply back for `delayMs`: a Redis that answers,
- * slowly (a loaded or distant server). Replies keep their order.
+ * slowly (a loaded or distant server). Replies keep their order. `silenceExisting()` makes the
+ * connections open now go silent both ways, open but dead (a vanished host, a black-holing network);
+ * new connections work.
  */
 export class SlowRedisProxy {
   readonly #server: Server
   readonly #sockets: Set<Socket>
+  readonly #silenced: WeakSet<Socket>
   readonly port: number
 
-  private constructor (server: Server, sockets: Set<Socket>) {
+  private constructor (server: Server, sockets: Set<Socket>, silenced: WeakSet<Socket>) {
     this.#server = server
     this.#sockets = sockets
+    this.#silenced = silenced
     this.port = (server.address() as AddressInfo).port
+  }
+
+  silenceExisting (): void {
+    for (const socket of this.#sockets) this.#silenced.add(socket)
   }
 
   get url (): string {
@@ -106,6 +114,7 @@ export class SlowRedisProxy {
   static async start (upstreamUrl: string, delayMs: number): Promise<SlowRedisProxy> {
     const upstream = new URL(upstreamUrl)
     const sockets = new Set<Socket>()
+    const silenced = new WeakSet<Socket>()
     const server = createServer((client) => {
       const redis = connect(Number(upstream.port || 6379), upstream.hostname)
       for (const socket of [client, redis]) {
@@ -113,11 +122,11 @@ export class SlowRedisProxy {
         socket.on('close', () => { sockets.delete(socket); client.destroy(); redis.destroy() })
         socket.on('error', () => {})
       }
-      client.on('data', (chunk) => redis.write(chunk))
-      redis.on('data', (chunk) => { setTimeout(() => { if (!client.destroyed) client.write(chunk) }, delayMs) })
+      client.on('data', (chunk) => { if (!silenced.has(client)) redis.write(chunk) })
+      redis.on('data', (chunk) => { setTimeout(() => { if (!client.destroyed && !silenced.has(client)) client.write(chunk) }, delayMs) })
     })
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    return new SlowRedisProxy(server, sockets)
+    return new SlowRedisProxy(server, sockets, silenced)
   }
 
   async stop (): Promise<void> {
