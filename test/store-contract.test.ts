@@ -1,46 +1,11 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { randomId, sha256 } from '../src/ids.js'
-import { MemoryStore, type AuthStore } from '../src/store/index.js'
-import { keysUnder, testRedisStore, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
-
-const ACCESS_TTL = 900
-const HOUR = 3_600_000
-
-async function memoryStore (t: Test): Promise<AuthStore> {
-  const store = new MemoryStore()
-  t.teardown(() => store.close())
-  return store
-}
-
-async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
-  return (await testRedisStore(t, keyPrefix)).store
-}
-
-function session (userId = randomId()) {
-  return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR, maxSessionsPerUser: 100, accessTokenTtl: ACCESS_TTL }
-}
-
-/** A session of an account that exists (rotation reads the account's roles). */
-async function userSession (store: AuthStore, overrides: Partial<ReturnType<typeof session>> = {}) {
-  const s = { ...session(), ...overrides }
-  await store.createUserIfAbsent({ id: s.userId, username: `user-${s.userId}`, email: null, roles: ['user', 'editor'], passwordHash: 'h' })
-  await store.createSession(s)
-  return s
-}
-
-/** A successor with no grace window: today's strict rotation. */
-const strict = (hash: string) => ({ hash, sealed: '', graceMs: 0 })
-
-const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
-  ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
-
-/** Whether the access check finds the session or the token denied. */
-async function denied (store: AuthStore, userId: string, sessionId: string, tokenId: string): Promise<boolean> {
-  return (await store.checkAccess(userId, sessionId, tokenId, { account: false })).denied
-}
+import { MemoryStore } from '../src/store/index.js'
+import { keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
+import { ACCESS_TTL, HOUR, STORES, denied, presented, redisStore, session, strict, userSession } from './helpers/stores.js'
 
 /** The same contract, for the embedded store and for Redis. */
-for (const [kind, open] of [['memory', memoryStore], ['redis', redisStore]] as const) {
+for (const [kind, open] of STORES) {
   t.test(`${kind} store contract`, async (t) => {
     t.test('users: created once, an existing account is never overwritten', async (t) => {
       const store = await open(t)

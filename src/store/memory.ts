@@ -1,10 +1,14 @@
-import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionClient, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
-interface SessionEntry {
+interface SessionEntry extends SessionClient {
   refreshHash: string
   /** the last SPENT_TOKENS_KEPT spent hashes, newest first */
   spent: string[]
+  /** the idle bound, moved by each rotation, never past maxExpiresAt */
   expiresAt: number
+  maxExpiresAt: number
+  createdAt: number
+  lastUsedAt: number
   /** the last rotation, answerable to a replay of its spent token until `until` (epoch ms) */
   replay?: { spentHash: string, successorHash: string, sealed: string, until: number }
 }
@@ -45,10 +49,16 @@ export class MemoryStore implements AuthStore {
   }
 
   async createSession (session: NewSession): Promise<{ ended: string[] }> {
+    const createdAt = session.createdAt ?? this.#now()
     this.#sessions.set(sessionKey(session.userId, session.sessionId), {
       refreshHash: session.refreshHash,
       spent: [],
       expiresAt: session.expiresAt,
+      maxExpiresAt: session.maxExpiresAt ?? session.expiresAt,
+      createdAt,
+      lastUsedAt: createdAt,
+      userAgent: session.client?.userAgent ?? null,
+      ip: session.client?.ip ?? null,
     })
     let ids = this.#sessionsOfUser.get(session.userId)
     if (ids === undefined) this.#sessionsOfUser.set(session.userId, ids = new Set())
@@ -86,6 +96,10 @@ export class MemoryStore implements AuthStore {
         ? { spentHash: presented.presentedHash, successorHash: next.hash, sealed: next.sealed, until: Math.min(this.#now() + next.graceMs, session.expiresAt) }
         : undefined
       session.refreshHash = next.hash
+      const now = this.#now()
+      if (next.idleMs !== undefined) session.expiresAt = Math.min(now + next.idleMs, session.maxExpiresAt)
+      session.lastUsedAt = now
+      if (next.client !== undefined) Object.assign(session, { userAgent: next.client.userAgent, ip: next.client.ip })
       return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles] }
     }
     if (session.spent.includes(presented.presentedHash)) {
@@ -108,6 +122,33 @@ export class MemoryStore implements AuthStore {
     if (revocation.accessToken !== undefined) {
       this.#denied.set(deniedTokenKey(revocation.userId, revocation.accessToken.tokenId), this.#now() + revocation.accessToken.ttl * 1000)
     }
+  }
+
+  async listSessions (userId: string): Promise<SessionInfo[]> {
+    const sessions: SessionInfo[] = []
+    for (const sessionId of this.#sessionsOfUser.get(userId) ?? []) {
+      const entry = this.#liveSession(sessionKey(userId, sessionId))
+      if (entry === undefined) continue
+      const { createdAt, lastUsedAt, expiresAt, userAgent, ip } = entry
+      sessions.push({ id: sessionId, createdAt, lastUsedAt, expiresAt, userAgent, ip })
+    }
+    return sessions
+  }
+
+  async endSession (userId: string, sessionId: string, accessTokenTtl: number): Promise<boolean> {
+    if (this.#liveSession(sessionKey(userId, sessionId)) === undefined) return false
+    this.#revoke(userId, sessionId, accessTokenTtl)
+    return true
+  }
+
+  async endSessions (userId: string, accessTokenTtl: number, options: { except?: string } = {}): Promise<string[]> {
+    const ended: string[] = []
+    for (const { id } of await this.listSessions(userId)) {
+      if (id === options.except) continue
+      this.#revoke(userId, id, accessTokenTtl)
+      ended.push(id)
+    }
+    return ended
   }
 
   async checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {

@@ -5,14 +5,16 @@
 
 /**
  * KEYS: session, index
- * ARGV: refreshHash, expiresAt (epoch ms), sessionId, maxSessionsPerUser
+ * ARGV: refreshHash, expiresAt (epoch ms), sessionId, maxSessionsPerUser, maxExpiresAt, createdAt,
+ *       userAgent, ip ('' when absent)
  * → the ids of the user's oldest sessions beyond the bound (the caller ends them)
  *
  * The index (a sorted set: session id by expiry) drops what has expired and lives as long as the
  * longest-lived session in it.
  */
 export const CREATE_SESSION = `
-redis.call('HSET', KEYS[1], 'refresh', ARGV[1], 'expiresAt', ARGV[2])
+redis.call('HSET', KEYS[1], 'refresh', ARGV[1], 'expiresAt', ARGV[2], 'maxExpiresAt', ARGV[5],
+  'createdAt', ARGV[6], 'lastUsedAt', ARGV[6], 'userAgent', ARGV[7], 'ip', ARGV[8])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 local time = redis.call('TIME')
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
@@ -27,9 +29,15 @@ return redis.call('ZRANGE', KEYS[2], 0, excess - 1)
 /**
  * KEYS: session, spent, deniedSession, account, index, replay
  * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms), sessionId,
- *       spentKept, sealedNext, graceMs
+ *       spentKept, sealedNext, graceMs, idleMs ('' keeps the expiry), hasClient ('1'/'0'),
+ *       userAgent, ip
  * → {'rotated', expiresAtMs, rolesJson} | {'replayed', expiresAtMs, rolesJson, sealedSuccessor}
  *   | {'reused'} | {'invalid'} | {'late'}
+ *
+ * A rotation moves the session's expiry to now + idleMs, never past its `maxExpiresAt` (a session
+ * from before that field keeps its expiry), with its spent list and its place in the index, and
+ * records when and by whom it was used. An ended session's denial (`deniedSession`) is its
+ * tombstone: nothing rotates while it stands.
  *
  * The account's roles come back with the rotation, so the new access token needs no second round
  * trip (a failure between the two could spend a token whose caller then hears 503). A session whose
@@ -49,7 +57,9 @@ return redis.call('ZRANGE', KEYS[2], 0, excess - 1)
  */
 export const ROTATE_REFRESH_TOKEN = `
 local time = redis.call('TIME')
-if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[4]) then return {'late'} end
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if now > tonumber(ARGV[4]) then return {'late'} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'invalid'} end
 local function revoke ()
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[6])
   redis.call('ZREM', KEYS[5], ARGV[5])
@@ -71,16 +81,25 @@ if live == ARGV[1] or replay then
     revoke()
     return {'invalid'}
   end
-  local expiresAt = redis.call('HGET', KEYS[1], 'expiresAt')
+  local expiresAt = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
   if replay then return {'replayed', expiresAt, roles, replay} end
-  redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
+  if ARGV[9] ~= '' then
+    local bound = tonumber(redis.call('HGET', KEYS[1], 'maxExpiresAt') or expiresAt)
+    expiresAt = math.min(now + tonumber(ARGV[9]), bound)
+    redis.call('HSET', KEYS[1], 'expiresAt', expiresAt)
+    redis.call('PEXPIREAT', KEYS[1], expiresAt)
+    redis.call('ZADD', KEYS[5], 'XX', expiresAt, ARGV[5])
+    local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+    if last[2] then redis.call('PEXPIREAT', KEYS[5], last[2]) end
+  end
+  redis.call('HSET', KEYS[1], 'refresh', ARGV[2], 'lastUsedAt', now)
+  if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'userAgent', ARGV[11], 'ip', ARGV[12]) end
   redis.call('LPUSH', KEYS[2], ARGV[1])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
   redis.call('PEXPIREAT', KEYS[2], expiresAt)
   if tonumber(ARGV[8]) > 0 then
     -- The window, but never past the session itself.
-    local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-    redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[7], 'PXAT', math.min(now + tonumber(ARGV[8]), tonumber(expiresAt)))
+    redis.call('SET', KEYS[6], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[7], 'PXAT', math.min(now + tonumber(ARGV[8]), expiresAt))
   else
     redis.call('DEL', KEYS[6])
   end
@@ -128,4 +147,17 @@ export const CHECK_ACCESS = `
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return {1} end
 local account = redis.call('HMGET', KEYS[3], 'id', 'username', 'email', 'roles')
 return {0, account[1], account[2], account[3], account[4]}
+`
+
+/**
+ * KEYS: session, spent, deniedSession, index, replay
+ * ARGV: accessTokenTtl (s), sessionId
+ * → 1 when the session was live and is now ended (its access tokens denied), else 0
+ */
+export const END_SESSION = `
+redis.call('ZREM', KEYS[4], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
+return 1
 `

@@ -4,9 +4,9 @@ import { accessCheckKeys, keysFor } from './keys.js'
 import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
 import { COUNT_IN_WINDOW, COUNT_TIMEOUT_MS, RedisRateCounter } from './redis-rate-counter.js'
-import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { Reply } from './resp.js'
-import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
 /** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
 export const COMMAND_TIMEOUT_MS = COUNT_TIMEOUT_MS.asLongAsTheStore
@@ -17,8 +17,9 @@ const CLOCK_SYNC_INTERVAL_MS = 60_000
 const CLOCK_SYNC_MAX_ROUND_TRIP_MS = 50
 
 interface ScriptCommands {
-  createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number): Promise<string[]>
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number): Promise<[string, string?, string?, string?]>
+  createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string): Promise<string[]>
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number, idleMs: number | '', hasClient: '1' | '0', userAgent: string, ip: string): Promise<[string, (string | number)?, string?, string?]>
+  endSession (session: string, spent: string, deniedSession: string, index: string, replay: string, accessTtl: number, sessionId: string): Promise<number>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
@@ -115,6 +116,7 @@ export class RedisStore implements AuthStore {
     redis.defineCommand('rotateRefreshToken', { numberOfKeys: 6, lua: ROTATE_REFRESH_TOKEN })
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 5, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
+    redis.defineCommand('endSession', { numberOfKeys: 5, lua: END_SESSION })
     const pipeline = new RedisPipeline({ url: options.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
     const store = new RedisStore(redis, pipeline, options.keyPrefix)
     await connectOrExplain(redis, options.url)
@@ -156,7 +158,8 @@ export class RedisStore implements AuthStore {
     const keys = this.#keys(session.userId)
     const beyond = await this.#run(() => this.#redis.createSession(
       keys.session(session.sessionId), keys.sessions,
-      session.refreshHash, session.expiresAt, session.sessionId, session.maxSessionsPerUser
+      session.refreshHash, session.expiresAt, session.sessionId, session.maxSessionsPerUser,
+      session.maxExpiresAt ?? session.expiresAt, session.createdAt ?? Date.now(), session.client?.userAgent ?? '', session.client?.ip ?? ''
     ), deadline)
     // Ending them is a second step (their keys are known only now, and a script may touch only the
     // keys it is given); run twice, by two logins at once, it ends each session once.
@@ -174,7 +177,8 @@ export class RedisStore implements AuthStore {
     const lateAfter = givenUpAt + this.#clockOffset - DEADLINE_MARGIN_MS
     const [outcome, expiresAt, roles, sealed] = await this.#run(() => this.#redis.rotateRefreshToken(
       keys.session(sid), keys.spent(sid), keys.deniedSession(sid), keys.account, keys.sessions, keys.replay(sid),
-      presented.presentedHash, next.hash, accessTokenTtl, lateAfter, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs
+      presented.presentedHash, next.hash, accessTokenTtl, lateAfter, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs,
+      next.idleMs ?? '', next.client === undefined ? '0' : '1', next.client?.userAgent ?? '', next.client?.ip ?? ''
     ), deadline)
     if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
     if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles) }
@@ -201,6 +205,58 @@ export class RedisStore implements AuthStore {
       multi.set(keys.deniedToken(revocation.accessToken.tokenId), '1', 'EX', revocation.accessToken.ttl)
     }
     await this.#exec(multi, deadline)
+  }
+
+  async listSessions (userId: string, deadline?: number): Promise<SessionInfo[]> {
+    const keys = this.#keys(userId)
+    const ids = await this.#run(() => this.#redis.zrange(keys.sessions, '0', '-1'), deadline)
+    if (ids.length === 0) return []
+    // One slot (the user's hash tag): one pipeline, on a Cluster too.
+    const reads = this.#redis.pipeline()
+    for (const id of ids) reads.hmget(keys.session(id), 'expiresAt', 'createdAt', 'lastUsedAt', 'userAgent', 'ip')
+    const results = await this.#run(() => reads.exec(), deadline)
+    const sessions: SessionInfo[] = []
+    ids.forEach((id, i) => {
+      const [err, fields] = results?.[i] ?? [new Error('no reply')]
+      if (err !== null) throw new StoreUnavailableError(err)
+      const [expiresAt, createdAt, lastUsedAt, userAgent, ip] = fields as Array<string | null>
+      // Gone since the index was read, or expired and not yet evicted: not live.
+      if (expiresAt === null || expiresAt === undefined || Number(expiresAt) <= Date.now() + this.#clockOffset) return
+      sessions.push({
+        id,
+        expiresAt: Number(expiresAt),
+        createdAt: createdAt === null || createdAt === undefined ? null : Number(createdAt),
+        lastUsedAt: lastUsedAt === null || lastUsedAt === undefined ? null : Number(lastUsedAt),
+        userAgent: userAgent === null || userAgent === undefined || userAgent === '' ? null : userAgent,
+        ip: ip === null || ip === undefined || ip === '' ? null : ip,
+      })
+    })
+    return sessions
+  }
+
+  async endSession (userId: string, sessionId: string, accessTokenTtl: number, deadline?: number): Promise<boolean> {
+    const keys = this.#keys(userId)
+    const ended = await this.#run(() => this.#redis.endSession(
+      keys.session(sessionId), keys.spent(sessionId), keys.deniedSession(sessionId), keys.sessions, keys.replay(sessionId),
+      accessTokenTtl, sessionId
+    ), deadline)
+    return ended === 1
+  }
+
+  async endSessions (userId: string, accessTokenTtl: number, options: { except?: string, deadline?: number } = {}): Promise<string[]> {
+    const keys = this.#keys(userId)
+    const ids = (await this.#run(() => this.#redis.zrange(keys.sessions, '0', '-1'), options.deadline)).filter(id => id !== options.except)
+    if (ids.length === 0) return []
+    const ends = this.#redis.pipeline()
+    for (const id of ids) {
+      (ends as unknown as ScriptCommands).endSession(keys.session(id), keys.spent(id), keys.deniedSession(id), keys.sessions, keys.replay(id), accessTokenTtl, id)
+    }
+    const results = await this.#run(() => ends.exec(), options.deadline)
+    return ids.filter((_id, i) => {
+      const [err, ended] = results?.[i] ?? [new Error('no reply')]
+      if (err !== null) throw new StoreUnavailableError(err)
+      return ended === 1
+    })
   }
 
   checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {

@@ -21,12 +21,39 @@ export interface AccessState {
 /** How many spent refresh tokens of a session are remembered: presenting one of these revokes it. */
 export const SPENT_TOKENS_KEPT = 32
 
+/** Who used a session, as seen at its login or last refresh: null when absent. */
+export interface SessionClient {
+  /** the User-Agent header, cut to SESSION_USER_AGENT_MAX characters */
+  userAgent: string | null
+  /** the client's address (TRUST_PROXY decides, src/client-address.ts) */
+  ip: string | null
+}
+
+/** User-Agent headers longer than this are cut before they are stored. */
+export const SESSION_USER_AGENT_MAX = 256
+
+/** A live session as a listing shows it; times are epoch ms. */
+export interface SessionInfo extends SessionClient {
+  id: string
+  /** null for a session created before sessions recorded it */
+  createdAt: number | null
+  /** the last login or refresh; null for a session created before sessions recorded it */
+  lastUsedAt: number | null
+  /** when it ends unless refreshed (never past its absolute bound) */
+  expiresAt: number
+}
+
 export interface NewSession {
   userId: string
   sessionId: string
   refreshHash: string
-  /** absolute expiry of the session and of every refresh token it will issue, epoch ms */
+  /** when the session ends unless refreshed (the idle bound), epoch ms */
   expiresAt: number
+  /** the absolute bound no refresh extends it past (SESSION_MAX_AGE from login), epoch ms; unset: expiresAt */
+  maxExpiresAt?: number
+  /** epoch ms; unset: now */
+  createdAt?: number
+  client?: SessionClient
   /** the account's live sessions are at most this many: creating one more ends the oldest */
   maxSessionsPerUser: number
   /** how long access tokens of an ended session may still be alive: its sid stays denied that long */
@@ -48,10 +75,17 @@ export interface NextRefreshToken {
   sealed: string
   /** how long a replay of the presented token is answered with this successor; 0: never (strict) */
   graceMs: number
+  /**
+   * The idle bound: the rotation extends the session to now + idleMs, never past its absolute bound.
+   * Unset: the session keeps its expiry.
+   */
+  idleMs?: number
+  /** who refreshed, recorded with the rotation (a replay records nothing) */
+  client?: SessionClient
 }
 
 export type RotationOutcome =
-  /** `roles`: the account's roles now, for the new access token */
+  /** `roles`: the account's roles now, for the new access token; `expiresAt`: the session's new expiry */
   | { outcome: 'rotated', expiresAt: number, roles: string[] }
   /** the token was spent within the grace window and its successor is still live: `sealed` is that successor */
   | { outcome: 'replayed', expiresAt: number, roles: string[], sealed: string }
@@ -96,6 +130,12 @@ export interface AuthStore {
   /** Revokes the session if the presented token is its live or one of its spent tokens. */
   revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number, deadline?: number): Promise<boolean>
   revokeSession (revocation: SessionRevocation, deadline?: number): Promise<void>
+  /** The account's live sessions, in no particular order. */
+  listSessions (userId: string, deadline?: number): Promise<SessionInfo[]>
+  /** Ends the session if it is one of the account's live sessions; resolves whether it was. */
+  endSession (userId: string, sessionId: string, accessTokenTtl: number, deadline?: number): Promise<boolean>
+  /** Ends every live session of the account but `except`; resolves with the ids it ended. */
+  endSessions (userId: string, accessTokenTtl: number, options?: { except?: string, deadline?: number }): Promise<string[]>
   /**
    * The hot path: whether the session or the access token is denied and, with `account`, the
    * account as well — one round trip (on Redis: one batched command), issued before this returns.

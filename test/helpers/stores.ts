@@ -1,0 +1,43 @@
+import type { Test } from 'tap'
+import { randomId, sha256 } from '../../src/ids.js'
+import { MemoryStore, type AuthStore, type NewSession } from '../../src/store/index.js'
+import { testRedisStore, uniqueKeyPrefix } from './redis.js'
+
+/** Both stores, for tests of the contract they share. */
+export const ACCESS_TTL = 900
+export const HOUR = 3_600_000
+
+export async function memoryStore (t: Test): Promise<AuthStore> {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  return store
+}
+
+export async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
+  return (await testRedisStore(t, keyPrefix)).store
+}
+
+export const STORES = [['memory', memoryStore], ['redis', redisStore]] as const
+
+export function session (userId = randomId()) {
+  return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR, maxSessionsPerUser: 100, accessTokenTtl: ACCESS_TTL }
+}
+
+/** A session of an account that exists (rotation reads the account's roles). */
+export async function userSession<O extends Partial<NewSession>> (store: AuthStore, overrides: O = {} as O): Promise<ReturnType<typeof session> & O> {
+  const s = { ...session(), ...overrides }
+  await store.createUserIfAbsent({ id: s.userId, username: `user-${s.userId}`, email: null, roles: ['user', 'editor'], passwordHash: 'h' })
+  await store.createSession(s)
+  return s
+}
+
+/** A successor with no grace window: today's strict rotation. */
+export const strict = (hash: string) => ({ hash, sealed: '', graceMs: 0 })
+
+export const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
+  ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
+
+/** Whether the access check finds the session or the token denied. */
+export async function denied (store: AuthStore, userId: string, sessionId: string, tokenId: string): Promise<boolean> {
+  return (await store.checkAccess(userId, sessionId, tokenId, { account: false })).denied
+}
