@@ -5,7 +5,7 @@ import { RedisStore } from '../src/store/index.js'
 import { accessCheckKeys, keysFor } from '../src/store/keys.js'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
-import { PrivateRedis, accountWithSession, testRedisStore, withRedis } from './helpers/redis.js'
+import { PrivateRedis, SlowRedisProxy, accountWithSession, testRedisStore, testRedisUrl, withRedis } from './helpers/redis.js'
 
 // The protected hot path on Redis: one write carries a request's rate-limit count and its access
 // check (denylist, and the account where the route needs it), and the limiter still decides first.
@@ -75,11 +75,18 @@ t.test('a valid token of an account deleted since: /api/profile refuses it with 
 })
 
 t.test('a busy event loop does not turn a healthy Redis into 503s: the requests in flight answer 200, counted', async (t) => {
-  const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_MAX: '100' })
+  // Replies held 50 ms: the commands are surely written, and their answers not yet read, when the loop blocks.
+  const proxy = await SlowRedisProxy.start(await testRedisUrl(), 50)
+  t.teardown(() => proxy.stop())
+  const { app } = await buildTestApp(t, 'redis', { RATE_LIMIT_MAX: '100', REDIS_URL: proxy.url })
+  const store = app.store as unknown as RedisStore
   const { access_token: token } = await loginTokens(app, USERS.root)
-  // Sent, then the loop is blocked past every timeout (the API-wide count's 150 ms, the check's 500 ms).
+  const writes = store.batchStats.writes
+  // The loop is then blocked past every timeout (the API-wide count's 150 ms, the check's 500 ms).
   const answers = [profile(app, bearer(token)), app.inject({ url: '/api/admin', headers: bearer(token) })]
-  setImmediate(() => busyFor(700))
+  await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(store.batchStats.writes, writes + 1, 'both requests\' commands were written, in one write')
+  busyFor(700)
   const [profileAnswer, adminAnswer] = await Promise.all(answers)
   t.equal(profileAnswer?.statusCode, 200, '/api/profile')
   t.equal(adminAnswer?.statusCode, 200, '/api/admin')

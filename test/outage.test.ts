@@ -128,11 +128,17 @@ t.test('a Redis gone silent with its connections still open: 503s, then both con
 
   // A vanished host or a black-holing network: no RST, no FIN, no answer, on the connections open now.
   proxy.silenceExisting()
-  expectFailClosed(t, 'a protected route', await timed(profile(app, bearer(tokens.access_token))))
-  expectFailClosed(t, 'a login', await timed(login(app, USERS.alice.username, USERS.alice.password)))
+  const [protectedRoute, ...logins] = await Promise.all([
+    timed(profile(app, bearer(tokens.access_token))),
+    ...['198.51.100.1', '198.51.100.2', '198.51.100.3'].map(ip => timed(app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: USERS.alice }))),
+  ])
+  expectFailClosed(t, 'a protected route', protectedRoute as Awaited<ReturnType<typeof timed>>)
+  logins.forEach((answer, i) => expectFailClosed(t, `login ${i + 1} of 3 at once`, answer))
 
+  const silencedAt = Date.now()
   await eventually(t, 'protected routes answer again, on a new connection', async () => (await profile(app, bearer(tokens.access_token))).statusCode === 200, 3000)
   await eventually(t, 'logins too', async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200, 3000)
+  t.ok(Date.now() - silencedAt < 1500, `within ${Date.now() - silencedAt} ms (the proxy never answers the old connections' FIN)`)
   const dropped = records().filter(line => line.msg === 'Redis connection dropped; reconnecting').map(line => line.reason)
   t.same(dropped.sort(), ['batched connection: no answer within 500 ms', 'no answer within 500 ms'], 'each connection was dropped once, and said why')
 })

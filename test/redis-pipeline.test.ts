@@ -118,7 +118,7 @@ t.test('a stalled Redis: commands fail at their timeout from the write, a shorte
   redis.pause()
   let calls = 0
   pipeline.send(['ECHO', 'late'], () => { calls++ }, 100)
-  await sleep(200)
+  await sleep(120)
   redis.resume()
   const fresh = await settled(pipeline, ['ECHO', 'fresh'])
   t.same([fresh.err, fresh.reply], [null, 'fresh'], 'after a short stall, a new command gets its own answer (the late one was read and dropped)')

@@ -39,6 +39,18 @@ interface Pending {
 }
 
 const noop: ReplyCallback = () => {}
+
+/**
+ * Calls back; a callback that throws is a bug of its caller and surfaces as one (an uncaught
+ * exception), never as this connection's failure or as other callbacks left uncalled.
+ */
+function invoke (callback: ReplyCallback, err: Error | null, reply: Reply): void {
+  try {
+    callback(err, reply)
+  } catch (thrown) {
+    process.nextTick(() => { throw thrown })
+  }
+}
 /** Commands that need the connection to themselves (a transaction, a subscription, a blocking wait). */
 const REFUSED_NAMES = ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH', 'SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'MONITOR', 'BLPOP', 'BRPOP', 'BLMOVE', 'BZPOPMIN', 'BZPOPMAX', 'XREAD', 'WAIT']
 /** Upper and lower case, looked up as given: no case conversion per command on the hot path. */
@@ -195,7 +207,7 @@ export class RedisPipeline extends EventEmitter {
     this.#pendingCount = 0
     const socket = this.#socket
     if (socket === undefined || !this.#ready) {
-      for (const group of groups) for (const callback of group.callbacks) callback(unavailable('connection lost'), null)
+      for (const group of groups) for (const callback of group.callbacks) invoke(callback, unavailable('connection lost'), null)
       return
     }
     // One write; each group's clock starts now.
@@ -235,14 +247,8 @@ export class RedisPipeline extends EventEmitter {
       this.#head = 0
     }
     while (this.#batches.length > 0 && (this.#batches[0] as Batch).last <= this.#answered) this.#batches.shift()
-    try {
-      if (reply instanceof RedisReplyError) callback(reply, null)
-      else callback(null, reply)
-    } catch (err) {
-      // A callback that throws is a bug of its caller: it surfaces as one (an uncaught exception),
-      // rather than as this connection's failure, which would fail every other command on it.
-      process.nextTick(() => { throw err })
-    }
+    if (reply instanceof RedisReplyError) invoke(callback, reply, null)
+    else invoke(callback, null, reply)
   }
 
   readonly #onTimer = (): void => {
@@ -270,7 +276,7 @@ export class RedisPipeline extends EventEmitter {
         const index = this.#head + (seq - this.#answered)
         const callback = this.#inFlight[index] ?? noop
         this.#inFlight[index] = noop
-        callback(timedOut, null)
+        invoke(callback, timedOut, null)
       }
       if (now - batch.writtenAt >= this.#timeoutMs) {
         silent = true
@@ -286,12 +292,15 @@ export class RedisPipeline extends EventEmitter {
     else if (next !== Infinity) this.#armTimer(next, now)
   }
 
-  /** Closes the connection on purpose; #onClose fails what is in flight and opens a new one. */
+  /**
+   * Closes the connection on purpose; #onClose fails what is in flight and opens a new one. Reported
+   * only for a connection that was up (not a reconnect's handshake going unanswered, not a close).
+   */
   #drop (reason: string): void {
     const socket = this.#socket
     if (socket === undefined) return
+    if (this.#ready && !this.#closing) this.emit('dropped', reason)
     this.#ready = false
-    this.emit('dropped', reason)
     socket.destroy()
   }
 
@@ -364,7 +373,7 @@ export class RedisPipeline extends EventEmitter {
     this.#head = 0
     this.#answered = this.#written
     this.#batches = []
-    for (const callback of lost) callback(unavailable('connection lost'), null)
+    for (const callback of lost) invoke(callback, unavailable('connection lost'), null)
     if (this.#closing) return
     // Reconnects with a growing wait, at most a second; commands fail at once meanwhile.
     this.#attempt++

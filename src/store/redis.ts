@@ -3,13 +3,12 @@ import { StoreUnavailableError } from '../errors.js'
 import { accessCheckKeys, keysFor } from './keys.js'
 import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
-import { COUNT_IN_WINDOW, COUNT_TIMEOUT_MS, RedisRateCounter } from './redis-rate-counter.js'
+import { BoundedRedis, COMMAND_TIMEOUT_MS } from './bounded-redis.js'
+import { COUNT_IN_WINDOW, RedisRateCounter } from './redis-rate-counter.js'
 import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { Reply } from './resp.js'
 import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
-/** A stalled Redis must turn into a 503 well within a second, never a hanging request. */
-export const COMMAND_TIMEOUT_MS = COUNT_TIMEOUT_MS.asLongAsTheStore
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
 const CLOCK_SYNC_INTERVAL_MS = 60_000
@@ -80,7 +79,7 @@ export class RedisStore implements AuthStore {
     return this.#pipeline.stats
   }
 
-  readonly #redis: ScriptedRedis
+  readonly #redis: BoundedRedis<ScriptedRedis>
   readonly #pipeline: RedisPipeline
   readonly #checkAccess: PipelineScript
   readonly #prefix: string
@@ -90,10 +89,9 @@ export class RedisStore implements AuthStore {
   #clockOffset = 0
   readonly #clockSync: NodeJS.Timeout
   #pinging: Promise<void> | undefined
-  #closing = false
 
   private constructor (redis: ScriptedRedis, pipeline: RedisPipeline, prefix: string) {
-    this.#redis = redis
+    this.#redis = new BoundedRedis(redis, (reason) => { this.#dropped(reason) })
     this.#pipeline = pipeline
     this.#checkAccess = pipeline.defineScript(CHECK_ACCESS, 3)
     this.rateCounter = new RedisRateCounter(pipeline, pipeline.defineScript(COUNT_IN_WINDOW, 1))
@@ -131,7 +129,7 @@ export class RedisStore implements AuthStore {
   }
 
   async getUser (userId: string, deadline?: number): Promise<StoredUser | null> {
-    const fields = await this.#run(() => this.#redis.hgetall(this.#keys(userId).account), deadline)
+    const fields = await this.#redis.run(() => this.#redis.client.hgetall(this.#keys(userId).account), deadline)
     if (fields.id === undefined) return null
     return {
       id: fields.id,
@@ -143,7 +141,7 @@ export class RedisStore implements AuthStore {
   }
 
   async createUserIfAbsent (user: StoredUser): Promise<boolean> {
-    const created = await this.#run(() => this.#redis.createUserIfAbsent(
+    const created = await this.#redis.run(() => this.#redis.client.createUserIfAbsent(
       this.#keys(user.id).account,
       'id', user.id,
       'username', user.username,
@@ -156,7 +154,7 @@ export class RedisStore implements AuthStore {
 
   async createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }> {
     const keys = this.#keys(session.userId)
-    const beyond = await this.#run(() => this.#redis.createSession(
+    const beyond = await this.#redis.run(() => this.#redis.client.createSession(
       keys.session(session.sessionId), keys.sessions,
       session.refreshHash, session.expiresAt, session.sessionId, session.maxSessionsPerUser,
       session.maxExpiresAt ?? session.expiresAt, session.createdAt ?? Date.now(), session.client?.userAgent ?? '', session.client?.ip ?? ''
@@ -175,7 +173,7 @@ export class RedisStore implements AuthStore {
     // The script refuses to run (`late`) once its caller has given up, in Redis's clock.
     const givenUpAt = Math.min(Date.now() + COMMAND_TIMEOUT_MS, deadline ?? Infinity)
     const lateAfter = givenUpAt + this.#clockOffset - DEADLINE_MARGIN_MS
-    const [outcome, expiresAt, roles, sealed] = await this.#run(() => this.#redis.rotateRefreshToken(
+    const [outcome, expiresAt, roles, sealed] = await this.#redis.guarded(givenUpAt, () => this.#redis.client.rotateRefreshToken(
       keys.session(sid), keys.spent(sid), keys.deniedSession(sid), keys.account, keys.sessions, keys.replay(sid),
       presented.presentedHash, next.hash, accessTokenTtl, lateAfter, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs,
       next.idleMs ?? '', next.client === undefined ? '0' : '1', next.client?.userAgent ?? '', next.client?.ip ?? ''
@@ -188,7 +186,7 @@ export class RedisStore implements AuthStore {
 
   async revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number, deadline?: number): Promise<boolean> {
     const keys = this.#keys(presented.userId)
-    const revoked = await this.#run(() => this.#redis.revokeByRefreshToken(
+    const revoked = await this.#redis.run(() => this.#redis.client.revokeByRefreshToken(
       keys.session(presented.sessionId), keys.spent(presented.sessionId), keys.deniedSession(presented.sessionId), keys.sessions, keys.replay(presented.sessionId),
       presented.presentedHash, accessTokenTtl, presented.sessionId
     ), deadline)
@@ -197,7 +195,7 @@ export class RedisStore implements AuthStore {
 
   async revokeSession (revocation: SessionRevocation, deadline?: number): Promise<void> {
     const keys = this.#keys(revocation.userId)
-    const multi = this.#redis.multi()
+    const multi = this.#redis.client.multi()
       .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId), keys.replay(revocation.sessionId))
       .zrem(keys.sessions, revocation.sessionId)
       .set(keys.deniedSession(revocation.sessionId), '1', 'EX', revocation.accessTokenTtl)
@@ -209,12 +207,12 @@ export class RedisStore implements AuthStore {
 
   async listSessions (userId: string, deadline?: number): Promise<SessionInfo[]> {
     const keys = this.#keys(userId)
-    const ids = await this.#run(() => this.#redis.zrange(keys.sessions, '0', '-1'), deadline)
+    const ids = await this.#redis.run(() => this.#redis.client.zrange(keys.sessions, '0', '-1'), deadline)
     if (ids.length === 0) return []
     // One slot (the user's hash tag): one pipeline, on a Cluster too.
-    const reads = this.#redis.pipeline()
+    const reads = this.#redis.client.pipeline()
     for (const id of ids) reads.hmget(keys.session(id), 'expiresAt', 'createdAt', 'lastUsedAt', 'userAgent', 'ip')
-    const results = await this.#run(() => reads.exec(), deadline)
+    const results = await this.#redis.run(() => reads.exec(), deadline)
     const sessions: SessionInfo[] = []
     ids.forEach((id, i) => {
       const [err, fields] = results?.[i] ?? [new Error('no reply')]
@@ -236,7 +234,7 @@ export class RedisStore implements AuthStore {
 
   async endSession (userId: string, sessionId: string, accessTokenTtl: number, deadline?: number): Promise<boolean> {
     const keys = this.#keys(userId)
-    const ended = await this.#run(() => this.#redis.endSession(
+    const ended = await this.#redis.run(() => this.#redis.client.endSession(
       keys.session(sessionId), keys.spent(sessionId), keys.deniedSession(sessionId), keys.sessions, keys.replay(sessionId),
       accessTokenTtl, sessionId
     ), deadline)
@@ -245,13 +243,13 @@ export class RedisStore implements AuthStore {
 
   async endSessions (userId: string, accessTokenTtl: number, options: { except?: string, deadline?: number } = {}): Promise<string[]> {
     const keys = this.#keys(userId)
-    const ids = (await this.#run(() => this.#redis.zrange(keys.sessions, '0', '-1'), options.deadline)).filter(id => id !== options.except)
+    const ids = (await this.#redis.run(() => this.#redis.client.zrange(keys.sessions, '0', '-1'), options.deadline)).filter(id => id !== options.except)
     if (ids.length === 0) return []
-    const ends = this.#redis.pipeline()
+    const ends = this.#redis.client.pipeline()
     for (const id of ids) {
       (ends as unknown as ScriptCommands).endSession(keys.session(id), keys.spent(id), keys.deniedSession(id), keys.sessions, keys.replay(id), accessTokenTtl, id)
     }
-    const results = await this.#run(() => ends.exec(), options.deadline)
+    const results = await this.#redis.run(() => ends.exec(), options.deadline)
     return ids.filter((_id, i) => {
       const [err, ended] = results?.[i] ?? [new Error('no reply')]
       if (err !== null) throw new StoreUnavailableError(err)
@@ -281,11 +279,11 @@ export class RedisStore implements AuthStore {
    */
   async ping (deadline?: number): Promise<void> {
     this.#pinging ??= Promise.all([
-      this.#run(() => this.#redis.ping()),
-      this.#run(() => this.#pipeline.call(['PING'])),
+      this.#redis.run(() => this.#redis.client.ping()),
+      this.#redis.wait(() => this.#pipeline.call(['PING'])),
     ]).then(() => {}).finally(() => { this.#pinging = undefined })
     // A shared ping is awaited within this caller's own deadline.
-    await this.#run(() => this.#pinging!, deadline)
+    await this.#redis.wait(() => this.#pinging!, deadline)
   }
 
   onReconnect (listener: () => void): void {
@@ -301,19 +299,19 @@ export class RedisStore implements AuthStore {
   }
 
   async close (): Promise<void> {
-    this.#closing = true
+    this.#redis.close()
     clearInterval(this.#clockSync)
     await Promise.all([
       this.#pipeline.close(),
       // QUIT, so Redis finishes what it was sent; a Redis that does not answer in time is dropped.
-      this.#run(() => this.#redis.quit()).catch(() => { this.#redis.disconnect() }),
+      this.#redis.run(() => this.#redis.client.quit()).catch(() => { this.#redis.client.disconnect() }),
     ])
   }
 
   /** Estimates the Redis clock's offset from ours (midpoint of the round trip). */
   #syncClock (): void {
     const sent = Date.now()
-    this.#run(() => this.#redis.time()).then(([seconds, micros]) => {
+    this.#redis.run(() => this.#redis.client.time()).then(([seconds, micros]) => {
       const received = Date.now()
       // A slow answer (a stall ending) says little about the offset: its midpoint could be off by
       // half the stall, and an offset too large would let a rotation run after its caller gave up.
@@ -330,47 +328,8 @@ export class RedisStore implements AuthStore {
 
   /** Runs a MULTI; a command failing inside it fails the whole call, never silently. */
   async #exec (multi: ReturnType<Redis['multi']>, deadline?: number): Promise<void> {
-    const results = await this.#run(() => multi.exec(), deadline)
+    const results = await this.#redis.run(() => multi.exec(), deadline)
     const failed = results?.find(([err]) => err !== null)
     if (results === null || failed !== undefined) throw new StoreUnavailableError(failed?.[0])
-  }
-
-  /**
-   * Runs one ioredis call with COMMAND_TIMEOUT_MS from now, or until `deadline` if that is sooner
-   * (a command not sent once its request has given up: fail fast). The timeout is ours, not
-   * ioredis's: when it fires, the answer may already be in the socket, unread because the event loop
-   * was busy, so it is judged only after the loop has read what arrived (setImmediate runs after the
-   * poll phase).
-   */
-  #run<T> (command: () => Promise<T>, deadline?: number): Promise<T> {
-    const timeoutMs = deadline === undefined ? COMMAND_TIMEOUT_MS : Math.min(COMMAND_TIMEOUT_MS, deadline - Date.now())
-    if (timeoutMs <= 0) return Promise.reject(new StoreUnavailableError(new Error('the request\'s wait on the store is spent')))
-    return new Promise<T>((resolve, reject) => {
-      let settled = false
-      const timer = setTimeout(() => {
-        setImmediate(() => {
-          if (settled) return
-          settled = true
-          reject(new StoreUnavailableError(new Error(`Redis did not answer within ${timeoutMs} ms`)))
-          // Silent for a whole command timeout (not just past a request's deadline): the connection
-          // is dropped and opened again, as the batched one's is (src/store/redis-pipeline.ts).
-          if (timeoutMs === COMMAND_TIMEOUT_MS && this.#redis.status === 'ready' && !this.#closing) {
-            this.#dropped(`no answer within ${timeoutMs} ms`)
-            this.#redis.disconnect(true)
-          }
-        })
-      }, timeoutMs)
-      command().then((value) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resolve(value)
-      }, (err: unknown) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        reject(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err))
-      })
-    })
   }
 }

@@ -87,8 +87,8 @@ export class PrivateRedis {
 /**
  * A TCP proxy in front of a Redis that holds every reply back for `delayMs`: a Redis that answers,
  * slowly (a loaded or distant server). Replies keep their order. `silenceExisting()` makes the
- * connections open now go silent both ways, open but dead (a vanished host, a black-holing network);
- * new connections work.
+ * connections open now go silent both ways, open but dead (a vanished host, a black-holing network:
+ * not even a FIN is answered); new connections work.
  */
 export class SlowRedisProxy {
   readonly #server: Server
@@ -115,13 +115,14 @@ export class SlowRedisProxy {
     const upstream = new URL(upstreamUrl)
     const sockets = new Set<Socket>()
     const silenced = new WeakSet<Socket>()
-    const server = createServer((client) => {
+    const server = createServer({ allowHalfOpen: true }, (client) => {
       const redis = connect(Number(upstream.port || 6379), upstream.hostname)
       for (const socket of [client, redis]) {
         sockets.add(socket)
         socket.on('close', () => { sockets.delete(socket); client.destroy(); redis.destroy() })
         socket.on('error', () => {})
       }
+      client.on('end', () => { if (!silenced.has(client)) redis.end() })
       client.on('data', (chunk) => { if (!silenced.has(client)) redis.write(chunk) })
       redis.on('data', (chunk) => { setTimeout(() => { if (!client.destroyed && !silenced.has(client)) client.write(chunk) }, delayMs) })
     })
