@@ -15,6 +15,7 @@ export default fp(async function tokens (fastify) {
     codec: fastify.accessTokens,
     accessTokenTtl: fastify.config.accessTokenTtl,
     refreshTokenTtl: fastify.config.refreshTokenTtl,
+    sessionMaxAge: fastify.config.sessionMaxAge,
     maxSessionsPerUser: fastify.config.maxSessionsPerUser,
     refreshReuseGrace: fastify.config.refreshReuseGrace,
   }))

@@ -8,7 +8,8 @@ import { clientAddress } from '../src/client-address.js'
 import { RequestDeadline } from '../src/deadline.js'
 import { InvalidCredentialsError, InvalidRefreshTokenError } from '../src/errors.js'
 import { userIdFor } from '../src/ids.js'
-import type { IssuedTokens } from '../src/tokens/token-service.js'
+import { SESSION_USER_AGENT_MAX } from '../src/store/types.js'
+import type { Caller, IssuedTokens } from '../src/tokens/token-service.js'
 
 type Transport = 'body' | 'cookie'
 
@@ -54,6 +55,16 @@ async function bodyMayBeAbsent (request: FastifyRequest) {
  */
 function storeDeadline (reply: FastifyReply): RequestDeadline {
   return new RequestDeadline(Date.now() - reply.elapsedTime)
+}
+
+/** The caller as a session records it, and the request's store deadline. */
+function callerOf (request: FastifyRequest, reply: FastifyReply): Caller {
+  const userAgent = request.headers['user-agent']
+  return {
+    ip: clientAddress(request),
+    userAgent: userAgent === undefined || userAgent === '' ? null : userAgent.slice(0, SESSION_USER_AGENT_MAX),
+    deadline: storeDeadline(reply),
+  }
 }
 
 /** The user a login names (existing or not): its attempts are counted and audited under this id. */
@@ -105,7 +116,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
         },
       },
     }, async function (request, reply) {
-      const issued = await tokens.login(request.body.username, request.body.password, clientAddress(request), storeDeadline(reply)).catch((err: unknown) => {
+      const issued = await tokens.login(request.body.username, request.body.password, callerOf(request, reply)).catch((err: unknown) => {
         if (err instanceof InvalidCredentialsError) request.audit('login_failed', { userId: err.userId })
         throw err
       })
@@ -142,7 +153,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       refuseDuplicatedTokenCookies(request)
       const presented = presentedRefreshToken(request)
       // An absent token is as invalid as a wrong one (same 401, same message).
-      const issued = await tokens.refresh(presented?.token ?? '', storeDeadline(reply)).catch((err: unknown) => {
+      const issued = await tokens.refresh(presented?.token ?? '', callerOf(request, reply)).catch((err: unknown) => {
         if (err instanceof InvalidRefreshTokenError) {
           // A reused token matched a spent one, so the ids it names are proven; anyone can write a
           // well-formed token naming any user, so a merely invalid one names them as claims only.

@@ -24,6 +24,7 @@ const EnvSchema = Type.Object({
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-auth-api' }),
   ACCESS_TOKEN_TTL: Seconds(900),
   REFRESH_TOKEN_TTL: Seconds(604_800),
+  SESSION_MAX_AGE: Seconds(2_592_000),
   USERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: PerMinute(1000),
@@ -58,7 +59,10 @@ export interface Config {
     audience: string
   }
   accessTokenTtl: number
+  /** seconds: a session unused this long ends (each refresh extends it by as much) */
   refreshTokenTtl: number
+  /** seconds: no refresh extends a session past this long after its login */
+  sessionMaxAge: number
   /** an account's live sessions at most; a login beyond ends the oldest */
   maxSessionsPerUser: number
   /** seconds in which a just-spent refresh token gets the same successor again; 0: strict */
@@ -126,6 +130,9 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   if (env.REFRESH_TOKEN_TTL <= env.ACCESS_TOKEN_TTL) {
     throw new ConfigError('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL')
   }
+  if (env.SESSION_MAX_AGE < env.REFRESH_TOKEN_TTL) {
+    throw new ConfigError('SESSION_MAX_AGE must not be shorter than REFRESH_TOKEN_TTL (a session\'s absolute bound, its idle timeout)')
+  }
 
   return {
     env: env.NODE_ENV,
@@ -142,6 +149,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     },
     accessTokenTtl: env.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    sessionMaxAge: env.SESSION_MAX_AGE,
     maxSessionsPerUser: env.SESSIONS_PER_USER_MAX,
     refreshReuseGrace: env.REFRESH_REUSE_GRACE,
     usersFile: env.USERS_FILE,

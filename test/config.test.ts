@@ -61,6 +61,7 @@ t.test('defaults: nothing set is a working development configuration', async (t)
   t.equal(config.host, '127.0.0.1', 'HOST 127.0.0.1')
   t.equal(config.accessTokenTtl, 900, 'ACCESS_TOKEN_TTL 900 s')
   t.equal(config.refreshTokenTtl, 604_800, 'REFRESH_TOKEN_TTL 604800 s')
+  t.equal(config.sessionMaxAge, 2_592_000, 'SESSION_MAX_AGE 30 days')
   t.equal(config.redisUrl, undefined, 'no REDIS_URL: the in-memory store')
   t.equal(config.usersFile, undefined)
   t.equal(config.seedDemoUsers, true, 'demo users in development without USERS_FILE')
@@ -213,6 +214,12 @@ t.test('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL', async (t) => {
   refused(t, { ACCESS_TOKEN_TTL: '600', REFRESH_TOKEN_TTL: '300' }, 'REFRESH_TOKEN_TTL', 'refresh shorter than access')
   refused(t, { ACCESS_TOKEN_TTL: '604800' }, 'REFRESH_TOKEN_TTL', 'an access TTL equal to the default refresh TTL')
   t.equal(loadConfig({ ACCESS_TOKEN_TTL: '600', REFRESH_TOKEN_TTL: '601' }).refreshTokenTtl, 601, 'longer by one second: accepted')
+})
+
+t.test('SESSION_MAX_AGE must not be shorter than REFRESH_TOKEN_TTL', async (t) => {
+  refused(t, { REFRESH_TOKEN_TTL: '7200', SESSION_MAX_AGE: '7199' }, 'SESSION_MAX_AGE', 'shorter')
+  refused(t, { REFRESH_TOKEN_TTL: '2592001' }, 'SESSION_MAX_AGE', 'an idle timeout past the default bound')
+  t.equal(loadConfig({ REFRESH_TOKEN_TTL: '7200', SESSION_MAX_AGE: '7200' }).sessionMaxAge, 7200, 'equal: accepted (no refresh extends a session)')
 })
 
 t.test('CORS_ORIGINS and TRUST_PROXY are comma-separated lists, trimmed', async (t) => {

@@ -60,10 +60,14 @@ t.test('after login, refresh, reuse and both kinds of logout', async (t) => {
     ].sort()
     t.same(keys, expected, "alice's keys, all under her hash tag (and root's account); revoked sessions left only denials")
 
-    t.same(await redis.hgetall(`${base}:session:${sid(live)}`), {
-      refresh: sha256(rotated.refresh_token),
-      expiresAt: (await redis.hget(`${base}:session:${sid(live)}`, 'expiresAt')) ?? 'missing',
-    }, 'the live session holds the SHA-256 of its newest refresh token, and its expiry')
+    const session = await redis.hgetall(`${base}:session:${sid(live)}`)
+    t.same(Object.keys(session).sort(), ['createdAt', 'expiresAt', 'ip', 'lastUsedAt', 'maxExpiresAt', 'refresh', 'userAgent'], 'the live session\'s fields')
+    t.equal(session.refresh, sha256(rotated.refresh_token), 'the SHA-256 of its newest refresh token, never the token')
+    t.match(session, { ip: '127.0.0.1', userAgent: 'lightMyRequest' }, 'who used it last')
+    const [createdAt, lastUsedAt, expiresAt, maxExpiresAt] = ['createdAt', 'lastUsedAt', 'expiresAt', 'maxExpiresAt'].map(field => Number(session[field]))
+    t.ok(createdAt! <= lastUsedAt!, 'created, then used by the refresh')
+    t.ok(Math.abs(expiresAt! - (lastUsedAt! + config.refreshTokenTtl * 1000)) <= 1, 'it ends REFRESH_TOKEN_TTL after its last use')
+    t.equal(maxExpiresAt, createdAt! + config.sessionMaxAge * 1000, 'and SESSION_MAX_AGE after its login at most')
     t.same(await redis.lrange(`${base}:spent-recent:${sid(live)}`, 0, -1), [sha256(live.refresh_token)], 'spent tokens: hashes only')
     t.same(await redis.zrange(`${base}:sessions`, '0', '-1'), [sid(live)], 'the account\'s session index holds the live session only: reuse and both logouts took theirs out')
     const [spentHash, successorHash, sealed] = String(await redis.get(`${base}:replay:${sid(live)}`)).split('|')

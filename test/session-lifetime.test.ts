@@ -5,26 +5,46 @@ import { bearer, login, loginTokens, profile, refresh, setCookies } from './help
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 for (const store of STORE_KINDS) {
-  t.test(`${store} store: access tokens expire; a session lives REFRESH_TOKEN_TTL from login, rotation or not`, async (t) => {
-    const { app } = await buildTestApp(t, store, { ACCESS_TOKEN_TTL: '1', REFRESH_TOKEN_TTL: '3' })
+  t.test(`${store} store: access tokens expire; a session ends REFRESH_TOKEN_TTL after its last use, SESSION_MAX_AGE after its login at most`, async (t) => {
+    const { app } = await buildTestApp(t, store, { ACCESS_TOKEN_TTL: '1', REFRESH_TOKEN_TTL: '2', SESSION_MAX_AGE: '4' })
     const first = await loginTokens(app, USERS.alice)
-    const loggedIn = Date.now() // no earlier than the session's start: its expiry is at most this + 3 s
+    const loggedIn = Date.now() // no earlier than the session's start: its bound is at most this + 4 s
     const cookies = setCookies(await login(app, USERS.alice.username, USERS.alice.password, { 'x-auth-mode': 'cookie' }))
-    t.equal(cookies.get('refresh_token')?.attributes.maxAge, 3, 'the refresh cookie lives as long as the session')
+    t.equal(cookies.get('refresh_token')?.attributes.maxAge, 2, 'the refresh cookie lives as long as the session may stay unused')
+    const idle = await loginTokens(app, USERS.alice)
 
-    await sleep(2100)
+    await sleep(1500)
     const expired = await profile(app, bearer(first.access_token))
     t.equal(expired.statusCode, 401, 'the access token has expired')
     t.same(expired.json(), { statusCode: 401, error: 'Unauthorized', message: 'The access token expired', code: 'ACCESS_TOKEN_EXPIRED' }, 'ACCESS_TOKEN_EXPIRED: the client should refresh')
     t.equal(expired.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="The access token expired"')
-
     const second = await refresh(app, first.refresh_token)
-    t.equal(second.statusCode, 200, 'the session still refreshes within its lifetime')
-    const viaCookie = await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: String(cookies.get('refresh_token')?.value) } })
-    const left = Number(setCookies(viaCookie).get('refresh_token')?.attributes.maxAge)
-    t.ok(left >= 0 && left <= 1, `the rotated cookie keeps the session's deadline (Max-Age ${left})`)
+    t.equal(second.statusCode, 200, 'refreshed within the idle bound')
 
-    await sleep(Math.max(0, loggedIn + 3200 - Date.now()))
-    t.equal((await refresh(app, second.json().refresh_token)).statusCode, 401, 'past the session lifetime a freshly rotated token fails too')
+    await sleep(1500) // 3 s from login: the login's 2 s are past, the refresh's are not
+    const third = await refresh(app, second.json().refresh_token)
+    t.equal(third.statusCode, 200, 'a refresh extended the session')
+    t.equal((await refresh(app, idle.refresh_token)).statusCode, 401, 'a session left unused for its idle bound has ended')
+    const viaCookie = await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: String(cookies.get('refresh_token')?.value) } })
+    t.equal(viaCookie.statusCode, 401, 'the cookie session too, unused since its login')
+
+    await sleep(800)
+    const last = await refresh(app, third.json().refresh_token)
+    t.equal(last.statusCode, 200, 'a chain of refreshes outlives any one idle bound')
+
+    await sleep(Math.max(0, loggedIn + 4200 - Date.now()))
+    t.equal((await refresh(app, last.json().refresh_token)).statusCode, 401, 'past SESSION_MAX_AGE a freshly rotated token fails too')
+  })
+
+  t.test(`${store} store: the rotated refresh cookie lives what is left of the nearer bound`, async (t) => {
+    const { app } = await buildTestApp(t, store, { ACCESS_TOKEN_TTL: '1', REFRESH_TOKEN_TTL: '3', SESSION_MAX_AGE: '4' })
+    const cookies = setCookies(await login(app, USERS.alice.username, USERS.alice.password, { 'x-auth-mode': 'cookie' }))
+    const loggedIn = Date.now()
+    const early = setCookies(await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: String(cookies.get('refresh_token')?.value) } }))
+    t.equal(early.get('refresh_token')?.attributes.maxAge, 3, 'early on: the idle bound')
+    await sleep(Math.max(0, loggedIn + 2100 - Date.now()))
+    const late = setCookies(await app.inject({ method: 'POST', url: '/auth/refresh', cookies: { refresh_token: String(early.get('refresh_token')?.value) } }))
+    const maxAge = Number(late.get('refresh_token')?.attributes.maxAge)
+    t.ok(maxAge >= 1 && maxAge <= 2, `later: what is left of the absolute bound (Max-Age ${maxAge})`)
   })
 }

@@ -1,7 +1,7 @@
 import type { RequestDeadline } from '../deadline.js'
 import { InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
 import { randomId, userIdFor } from '../ids.js'
-import type { AccountSummary, AuthStore, StoredUser } from '../store/index.js'
+import type { AccountSummary, AuthStore, SessionClient, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
 import type { AccessTokenClaims, AccessTokenCodec } from './access-token.js'
 import { newRefreshToken, parseRefreshToken } from './refresh-token.js'
@@ -22,6 +22,14 @@ export interface Authenticated {
   account?: AccountSummary
 }
 
+/**
+ * Who is calling and by when the store must have answered. `ip` and `userAgent` are recorded on the
+ * session at login and refresh; `ip` also names the caller in the password-hashing queue.
+ */
+export interface Caller extends SessionClient {
+  deadline?: RequestDeadline
+}
+
 /** How a logout names what to end; either may be missing or garbage. */
 export interface LogoutRequest {
   accessToken?: string | undefined
@@ -33,7 +41,10 @@ export interface TokenServiceOptions {
   users: UserDirectory
   codec: AccessTokenCodec
   accessTokenTtl: number
+  /** seconds a session lives unused (each refresh extends it) */
   refreshTokenTtl: number
+  /** seconds a session lives at most from its login */
+  sessionMaxAge: number
   /** an account's live sessions at most; a login beyond ends the oldest */
   maxSessionsPerUser: number
   /** seconds after a rotation in which the spent token gets the same successor again; 0: strict */
@@ -51,6 +62,7 @@ export class TokenService {
   readonly #codec: AccessTokenCodec
   readonly #accessTokenTtl: number
   readonly #refreshTokenTtl: number
+  readonly #sessionMaxAge: number
   readonly #maxSessionsPerUser: number
   readonly #graceMs: number
   readonly #now: () => number
@@ -61,6 +73,7 @@ export class TokenService {
     this.#codec = options.codec
     this.#accessTokenTtl = options.accessTokenTtl
     this.#refreshTokenTtl = options.refreshTokenTtl
+    this.#sessionMaxAge = options.sessionMaxAge
     this.#maxSessionsPerUser = options.maxSessionsPerUser
     this.#graceMs = options.refreshReuseGrace * 1000
     this.#now = options.now ?? Date.now
@@ -71,19 +84,27 @@ export class TokenService {
   }
 
   /**
-   * `client` names who is logging in (an address) for the hashing queue's per-client bound.
-   * `endedSessionIds`: the account's oldest sessions, ended to keep it within its bound.
-   * `deadline` (here and below): when the caller's waits on the store must be over.
+   * `endedSessionIds`: the account's oldest sessions, ended to keep it within its bound. The session
+   * lives REFRESH_TOKEN_TTL unused, SESSION_MAX_AGE at most.
    */
-  async login (username: string, password: string, client = '', deadline?: RequestDeadline): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
-    const user = await this.#users.authenticate(username, password, client, deadline)
+  async login (username: string, password: string, caller: Caller = { ip: null, userAgent: null }): Promise<IssuedTokens & { user: StoredUser, sessionId: string, endedSessionIds: string[] }> {
+    const { deadline } = caller
+    const user = await this.#users.authenticate(username, password, caller.ip ?? '', deadline)
     if (user === null) throw new InvalidCredentialsError(userIdFor(username))
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
     const now = this.#now()
     const expiresAt = now + this.#refreshTokenTtl * 1000
     const { ended } = await this.#store.createSession({
-      userId: user.id, sessionId, refreshHash: refresh.hash, expiresAt, maxSessionsPerUser: this.#maxSessionsPerUser, accessTokenTtl: this.#accessTokenTtl,
+      userId: user.id,
+      sessionId,
+      refreshHash: refresh.hash,
+      expiresAt,
+      maxExpiresAt: now + this.#sessionMaxAge * 1000,
+      createdAt: now,
+      client: { userAgent: caller.userAgent, ip: caller.ip },
+      maxSessionsPerUser: this.#maxSessionsPerUser,
+      accessTokenTtl: this.#accessTokenTtl,
     }, deadline?.at)
     return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: ended }
   }
@@ -94,16 +115,22 @@ export class TokenService {
    * chain). Throws InvalidRefreshTokenError (with `reason`) when the token is unknown, expired,
    * revoked, or spent otherwise — the last revokes the session.
    */
-  async refresh (refreshToken: string, deadline?: RequestDeadline): Promise<IssuedTokens & { userId: string, sessionId: string, replayed: boolean }> {
+  async refresh (refreshToken: string, caller: Caller = { ip: null, userAgent: null }): Promise<IssuedTokens & { userId: string, sessionId: string, replayed: boolean }> {
     const presented = parseRefreshToken(refreshToken)
     if (presented === null) throw new InvalidRefreshTokenError()
     const named = { userId: presented.userId, sessionId: presented.sessionId }
     const next = newRefreshToken(presented.userId, presented.sessionId)
     const rotation = await this.#store.rotateRefreshToken(
       { ...named, presentedHash: presented.hash },
-      { hash: next.hash, sealed: this.#graceMs > 0 ? sealSuccessor(refreshToken, next.token) : '', graceMs: this.#graceMs },
+      {
+        hash: next.hash,
+        sealed: this.#graceMs > 0 ? sealSuccessor(refreshToken, next.token) : '',
+        graceMs: this.#graceMs,
+        idleMs: this.#refreshTokenTtl * 1000,
+        client: { userAgent: caller.userAgent, ip: caller.ip },
+      },
       this.#accessTokenTtl,
-      deadline?.at
+      caller.deadline?.at
     )
     if (rotation.outcome === 'reused' || rotation.outcome === 'invalid') throw new InvalidRefreshTokenError(rotation.outcome, named)
     // The store gives the successor back sealed; only the token it succeeds can open it.
