@@ -16,6 +16,8 @@ export type AuditEvent =
   | 'rate_limited'
   | 'csrf_refused'
   | 'cookie_tossing'
+  | 'session_revoked'
+  | 'password_changed'
 
 /** Fields an audit line may carry: identifiers only, never a token, a password or a hash of one. */
 export interface AuditFields {
@@ -33,6 +35,10 @@ export interface AuditFields {
   origin?: string
   /** names of token cookies a request carried more than once (never their values) */
   cookies?: string[]
+  /** session_revoked: who ended them — the user, an admin, a password change, RFC 7009 revocation */
+  by?: 'self' | 'admin' | 'password_change' | 'revoke_endpoint'
+  /** session_revoked by an admin: the admin's user id */
+  adminId?: string
 }
 
 const WARNINGS = new Set<AuditEvent>(['refresh_token_reused', 'rate_limited', 'csrf_refused', 'cookie_tossing'])
@@ -48,6 +54,8 @@ const MESSAGES: Record<AuditEvent, string> = {
   rate_limited: 'rate limit exceeded',
   csrf_refused: 'cross-site cookie request refused',
   cookie_tossing: 'a token cookie came twice (planted by another site?): refused',
+  session_revoked: 'sessions ended',
+  password_changed: 'password changed',
 }
 
 declare module 'fastify' {

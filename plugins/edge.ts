@@ -88,7 +88,7 @@ export default fp(async function edge (fastify) {
     origin: corsOn ? config.corsOrigins : false,
     strictPreflight: false,
     credentials: true,
-    methods: ['GET', 'HEAD', 'POST'],
+    methods: ['GET', 'HEAD', 'POST', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'X-Auth-Mode'],
     exposedHeaders: EXPOSED_HEADERS,
     maxAge: PREFLIGHT_MAX_AGE,

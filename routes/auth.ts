@@ -49,21 +49,14 @@ async function bodyMayBeAbsent (request: FastifyRequest) {
   request.body ??= {}
 }
 
-/**
- * When the request's waits on the store must be over: counted from its arrival (Fastify's start of
- * the request), so the limits' counts before the handler are inside it too.
- */
-function storeDeadline (reply: FastifyReply): RequestDeadline {
-  return new RequestDeadline(Date.now() - reply.elapsedTime)
-}
-
 /** The caller as a session records it, and the request's store deadline. */
 function callerOf (request: FastifyRequest, reply: FastifyReply): Caller {
   const userAgent = request.headers['user-agent']
   return {
     ip: clientAddress(request),
     userAgent: userAgent === undefined || userAgent === '' ? null : userAgent.slice(0, SESSION_USER_AGENT_MAX),
-    deadline: storeDeadline(reply),
+    // Counted from its arrival (Fastify's start of the request): the limits' counts are inside it.
+    deadline: RequestDeadline.arrivedMsAgo(reply.elapsedTime),
   }
 }
 
@@ -194,7 +187,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
     const ended = await tokens.logout({
       accessToken: presentedAccessToken(request)?.token,
       refreshToken: presentedRefreshToken(request)?.token,
-    }, storeDeadline(reply))
+    }, RequestDeadline.arrivedMsAgo(reply.elapsedTime))
     request.audit('logged_out', ended)
     return reply.clearTokenCookies().code(204).send()
   })

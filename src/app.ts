@@ -14,14 +14,20 @@ import presentedTokensPlugin from '../plugins/presented-tokens.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import schemasPlugin from '../plugins/schemas.js'
 import storePlugin from '../plugins/store.js'
+import sessionsPlugin from '../plugins/sessions.js'
 import tokensPlugin from '../plugins/tokens.js'
 import usersPlugin from '../plugins/users.js'
+import adminRoutes from '../routes/admin.js'
 import apiRoutes from '../routes/api.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
+import sessionRoutes from '../routes/sessions.js'
 import { trustedProxies } from './client-address.js'
 import type { Config } from './config.js'
 import { AccessLog, loggerOptions, stdoutDestination } from './logger.js'
+
+/** Path parameters longer than this are refused by the router, before any route (400). */
+export const MAX_PARAM_LENGTH = 2048
 
 /** Login bodies are tiny; anything near this is not a client of ours. */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -38,6 +44,10 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     logger: loggerOptions(config.logLevel, logStream),
     logController: new AccessLog(logStream),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Path ids (sessions, users) no longer than this reach their route, which answers any id it does
+    // not know with the same 404 however malformed; beyond it, the router's 400 (not 100: Fastify's
+    // default would tell long ids from short ones).
+    maxParamLength: MAX_PARAM_LENGTH,
     trustProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.
     ajv: { customOptions: { coerceTypes: false } },
@@ -70,6 +80,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(cookiesPlugin)
   await app.register(presentedTokensPlugin)
   await app.register(tokensPlugin)
+  await app.register(sessionsPlugin)
   await app.register(csrfPlugin)
   // Before the limiter: a protected route's access check leaves in the same write as the count.
   await app.register(authenticatePlugin)
@@ -79,5 +90,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
+  await app.register(sessionRoutes, { prefix: '/auth' })
   await app.register(apiRoutes, { prefix: '/api' })
+  await app.register(adminRoutes, { prefix: '/api/admin' })
 }

@@ -15,6 +15,11 @@ export class RequestDeadline {
     this.#at = arrivedAt + budgetMs
   }
 
+  /** The deadline of a request that arrived `elapsedMs` ago (Fastify: `reply.elapsedTime`). */
+  static arrivedMsAgo (elapsedMs: number): RequestDeadline {
+    return new RequestDeadline(Date.now() - elapsedMs)
+  }
+
   get at (): number {
     return this.#at
   }

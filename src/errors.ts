@@ -73,3 +73,10 @@ export class InsufficientRoleError extends ApiError {
     super(403, 'INSUFFICIENT_ROLE', `This resource requires the role '${role}'`)
   }
 }
+
+/** Not one of the caller's live sessions — whose it is, or whether it ever existed, is not said. */
+export class SessionNotFoundError extends ApiError {
+  constructor () {
+    super(404, 'SESSION_NOT_FOUND', 'No such session')
+  }
+}

@@ -20,7 +20,7 @@ t.test('a preflight from an allowed origin is answered with credentials, our hea
   t.equal(response.statusCode, 204)
   t.equal(response.headers['access-control-allow-origin'], APP_ORIGIN, 'the exact origin, never *')
   t.equal(response.headers['access-control-allow-credentials'], 'true')
-  t.same(headerList(response.headers['access-control-allow-methods']).sort(), ['get', 'head', 'post'])
+  t.same(headerList(response.headers['access-control-allow-methods']).sort(), ['delete', 'get', 'head', 'post'])
   t.same(headerList(response.headers['access-control-allow-headers']).sort(), ['authorization', 'content-type', 'x-auth-mode'])
   t.equal(response.headers['access-control-max-age'], '600', 'browsers cache the preflight for 10 minutes')
   t.match(String(response.headers.vary), /origin/i, 'caches keep answers per origin')

@@ -41,9 +41,8 @@ t.test('the OpenAPI document: 3.1, both security schemes, served as JSON and YAM
 t.test('documentation and protection cannot drift: a route declares security exactly when it demands a token', async (t) => {
   const { app } = await buildTestApp(t, 'memory')
   const document = (await app.inject({ url: '/docs/json' })).json<OpenApiDocument>()
-  const root = await loginTokens(app, USERS.root)
   const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
-    Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase() as 'GET' | 'POST', operation })))
+    Object.entries(methods).map(([method, operation]) => ({ path, method: method.toUpperCase() as 'GET' | 'POST' | 'DELETE', operation })))
   t.ok(operations.length >= 7, `${operations.length} operations documented`)
   for (const { path, method, operation } of operations) {
     const anonymous = await app.inject({ method, url: path })
@@ -51,8 +50,11 @@ t.test('documentation and protection cannot drift: a route declares security exa
       t.same(operation.security, [{ bearerAuth: [] }, { cookieAuth: [] }], `${method} ${path}: either transport`)
       t.equal(anonymous.statusCode, 401, `${method} ${path}: documented as protected, and it is`)
       t.equal(anonymous.headers['www-authenticate'], 'Bearer', `${method} ${path}: with the access-token challenge`)
-      const authorized = await app.inject({ method, url: path, headers: bearer(root.access_token) })
-      t.equal(authorized.statusCode, 200, `${method} ${path}: a token opens it`)
+      // A session of its own each time: some of these end it. A path parameter is a literal "{id}".
+      const root = await loginTokens(app, USERS.root)
+      const authorized = await app.inject({ method, url: path.replace('{id}', 'no-such-id'), headers: bearer(root.access_token) })
+      const opened = path === '/auth/sessions/{id}' ? 404 : method === 'GET' ? 200 : 204
+      t.equal(authorized.statusCode, opened, `${method} ${path}: a token opens it (${opened})`)
     } else {
       // Open to anyone without an access token (refresh may still want its own refresh token).
       t.equal(anonymous.headers['www-authenticate'], undefined, `${method} ${path}: documented as open, and no access token is demanded (${anonymous.statusCode})`)
@@ -67,7 +69,7 @@ t.test('openapi.yaml is what the app serves, and a valid OpenAPI document', asyn
   t.equal(checkedIn, served, 'openapi.yaml is stale: run `npm run openapi` and commit it')
   t.equal(await renderOpenApi(), checkedIn, 'npm run openapi writes the same document')
   const parsed = await SwaggerParser.validate('openapi.yaml') as { paths: Record<string, unknown> }
-  t.same(Object.keys(parsed.paths).sort(), ['/api/admin', '/api/profile', '/auth/login', '/auth/logout', '/auth/refresh', '/health', '/ready'])
+  t.same(Object.keys(parsed.paths).sort(), ['/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/refresh', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
 })
 
 t.test('every operation is documented for a client developer', async (t) => {
@@ -86,7 +88,8 @@ t.test('every operation is documented for a client developer', async (t) => {
       }
     }
   }
-  t.equal(operationIds.size, 7, 'operationIds are unique')
+  const operationCount = Object.values(document.paths).reduce((sum, methods) => sum + Object.keys(methods).length, 0)
+  t.equal(operationIds.size, operationCount, `operationIds are unique (${operationCount} operations)`)
   const login = document.paths['/auth/login']?.post as unknown as { parameters: Array<{ in: string, name: string }> }
   t.ok(login.parameters.some(p => p.in === 'header' && p.name === 'x-auth-mode'), 'X-Auth-Mode is documented on login')
   const bodyRequired = (path: string) => (document.paths[path]?.post as unknown as { requestBody: { required: boolean } }).requestBody.required
@@ -134,6 +137,7 @@ t.test('every documented error example is what the API really answers', async (t
   const alice = await loginTokens(app, USERS.alice)
   const cookieLogin = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', headers: { 'x-auth-mode': 'cookie' }, payload: { username: USERS.root.username, password: USERS.root.password } })
   const refreshCookie = String(cookieLogin.cookies.find(c => c.name === 'refresh_token')?.value)
+  const accessCookie = String(cookieLogin.cookies.find(c => c.name === 'access_token')?.value)
   const post = (url: string, payload: unknown, headers: Record<string, string> = {}) => ({ method: 'POST' as const, url, payload: payload as string, headers })
   const json = { 'content-type': 'application/json' }
   // One real request per documented error, each from its own client address unless it must share one.
@@ -153,6 +157,15 @@ t.test('every documented error example is what the API really answers', async (t
     'getAdminArea 401 INVALID_ACCESS_TOKEN': () => app.inject({ url: '/api/admin' }),
     'getAdminArea 401 ACCESS_TOKEN_EXPIRED': () => app.inject({ url: '/api/admin', headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) }),
     'getAdminArea 403': () => app.inject({ url: '/api/admin', headers: bearer(alice.access_token) }),
+    ...Object.fromEntries([['listSessions', 'GET', '/auth/sessions'], ['endSession', 'DELETE', '/auth/sessions/x'], ['logoutAll', 'POST', '/auth/logout-all'], ['listUserSessions', 'GET', '/api/admin/users/x/sessions'], ['endUserSessions', 'DELETE', '/api/admin/users/x/sessions']].flatMap(([id, method, url]) => [
+      [`${id} 401 INVALID_ACCESS_TOKEN`, () => app.inject({ method: method as 'GET', url })],
+      [`${id} 401 ACCESS_TOKEN_EXPIRED`, () => app.inject({ method: method as 'GET', url, headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) })],
+    ])),
+    'endSession 403': () => app.inject({ method: 'DELETE', url: '/auth/sessions/x', headers: { cookie: `access_token=${accessCookie}`, origin: 'https://evil.example.com' } }),
+    'endSession 404': () => app.inject({ method: 'DELETE', url: '/auth/sessions/x', headers: bearer(alice.access_token) }),
+    'logoutAll 403': () => app.inject({ method: 'POST', url: '/auth/logout-all', headers: { cookie: `access_token=${accessCookie}`, origin: 'https://evil.example.com' } }),
+    'listUserSessions 403': () => app.inject({ url: '/api/admin/users/x/sessions', headers: bearer(alice.access_token) }),
+    'endUserSessions 403': () => app.inject({ method: 'DELETE', url: '/api/admin/users/x/sessions', headers: bearer(alice.access_token) }),
   }
   // Not reproducible without an outage (test/outage.test.ts) or a limit on every route: same body everywhere.
   const elsewhere = new Set(['503', '429', '413', '415'])

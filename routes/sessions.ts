@@ -1,0 +1,65 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorResponses, noContent, ref } from '../schemas/common.js'
+import { ID_MAX_LENGTH, SessionIdParams, SessionList } from '../schemas/sessions.js'
+import { RequestDeadline } from '../src/deadline.js'
+import { SessionNotFoundError } from '../src/errors.js'
+
+const CROSS_SITE = { description: 'Cookie mode: the request came from an origin that is neither this API\'s nor one of CORS_ORIGINS (CSRF defence); nothing was ended', example: { message: 'A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS', code: 'CROSS_SITE_REQUEST' } }
+
+/** The caller's own sessions: see them, end one, end them all (under /auth). */
+const sessions: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/sessions', fastify.secured({
+    tags: ['sessions'],
+    operationId: 'listSessions',
+    summary: 'The caller\'s live sessions',
+    description: 'One session per login (the access token\'s `sid`), newest first; `current` marks the caller\'s own. ' +
+      '`lastUsedAt` is the last login or refresh: calls made with an access token are not recorded.',
+    response: { 200: ref(SessionList, { description: 'The live sessions' }), ...errorResponses({ 401: true, 429: true, 503: true }) },
+  }), async function (request, reply) {
+    const listed = await fastify.sessions.list(request.user.sub, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)
+    return { sessions: listed.map(session => ({ ...session, current: session.id === request.user.sid })) }
+  })
+
+  fastify.delete('/sessions/:id', fastify.secured({
+    tags: ['sessions'],
+    operationId: 'endSession',
+    summary: 'End one of the caller\'s sessions',
+    description: 'Its refresh token stops working, and its access tokens are refused on every instance from their next request on. ' +
+      'Ending the caller\'s own session clears its cookies, as a logout does.',
+    params: SessionIdParams,
+    response: {
+      204: noContent('Ended'),
+      ...errorResponses({
+        401: true,
+        403: CROSS_SITE,
+        404: { description: 'Not one of the caller\'s live sessions (whoever\'s it is, or whether it ever existed, is not said)', example: { message: 'No such session', code: 'SESSION_NOT_FOUND' } },
+        429: true,
+        503: true,
+      }),
+    },
+  }), async function (request, reply) {
+    const { id } = request.params
+    const ended = id.length <= ID_MAX_LENGTH && await fastify.sessions.end(request.user.sub, id, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)
+    if (!ended) throw new SessionNotFoundError()
+    request.audit('session_revoked', { by: 'self', userId: request.user.sub, sessionIds: [id] })
+    if (id === request.user.sid) reply.clearTokenCookies()
+    return reply.code(204).send(null)
+  })
+
+  fastify.post('/logout-all', fastify.secured({
+    tags: ['sessions'],
+    operationId: 'logoutAll',
+    summary: 'End every session of the caller',
+    description: 'Every session of the account ends, the caller\'s included: their refresh tokens stop working and their access tokens are refused on every instance from their next request on. Clears both cookies.',
+    response: {
+      204: noContent('Every session ended; both cookies cleared'),
+      ...errorResponses({ 401: true, 403: CROSS_SITE, 429: true, 503: true }),
+    },
+  }), async function (request, reply) {
+    const ended = await fastify.sessions.endAll(request.user.sub, { deadline: RequestDeadline.arrivedMsAgo(reply.elapsedTime).at })
+    request.audit('session_revoked', { by: 'self', userId: request.user.sub, sessionIds: ended })
+    return reply.clearTokenCookies().code(204).send()
+  })
+}
+
+export default sessions
