@@ -47,7 +47,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     // Path ids (sessions, users) no longer than this reach their route, which answers any id it does
     // not know with the same 404 however malformed; beyond it, the router's 400 (not 100: Fastify's
     // default would tell long ids from short ones).
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     trustProxy: config.trustProxy.length > 0 ? trustedProxies(config.trustProxy) : false,
     // Types are what the schema says: "123" is not a number, 123 is not a username.
     ajv: { customOptions: { coerceTypes: false } },

@@ -104,6 +104,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's live sessions
+         * @description One session per login (the access token's `sid`), newest first; `current` marks the caller's own. `lastUsedAt` is the last login or refresh: calls made with an access token are not recorded.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the caller's sessions
+         * @description Its refresh token stops working, and its access tokens are refused on every instance from their next request on. Ending the caller's own session clears its cookies, as a logout does.
+         */
+        delete: operations["endSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/logout-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End every session of the caller
+         * @description Every session of the account ends, the caller's included: their refresh tokens stop working and their access tokens are refused on every instance from their next request on. Clears both cookies.
+         */
+        post: operations["logoutAll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/profile": {
         parameters: {
             query?: never;
@@ -139,6 +199,30 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's live sessions
+         * @description Newest first. An unknown user has none: 200 with an empty list.
+         */
+        get: operations["listUserSessions"];
+        put?: never;
+        post?: never;
+        /**
+         * End every session of a user
+         * @description Their refresh tokens stop working and their access tokens are refused on every instance from their next request on. An unknown user, or one with no session: 204 all the same.
+         */
+        delete: operations["endUserSessions"];
         options?: never;
         head?: never;
         patch?: never;
@@ -236,6 +320,56 @@ export interface components {
             status: "ok";
             /** @description The token store in use */
             store: "redis" | "memory";
+        };
+        /** @description A live session of the caller: one login, one rotation family */
+        Session: {
+            /** @description The session id: the `sid` of its access tokens */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The login that started it (ISO 8601)
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Its last login or refresh; calls with its access tokens do not count
+             */
+            lastUsedAt: string;
+            /** @description The User-Agent at its last login or refresh (256 characters at most); null when none came */
+            userAgent: string | null;
+            /** @description The client address at its last login or refresh (as TRUST_PROXY allows); null when unknown */
+            ip: string | null;
+            /** @description true for the session of the access token that asked */
+            current: boolean;
+        };
+        /** @description The caller's live sessions */
+        SessionList: {
+            /** @description Newest first */
+            sessions: components["schemas"]["Session"][];
+        };
+        /** @description A live session of a user, as an admin sees it */
+        UserSession: {
+            /** @description The session id: the `sid` of its access tokens */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The login that started it (ISO 8601)
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Its last login or refresh; calls with its access tokens do not count
+             */
+            lastUsedAt: string;
+            /** @description The User-Agent at its last login or refresh (256 characters at most); null when none came */
+            userAgent: string | null;
+            /** @description The client address at its last login or refresh (as TRUST_PROXY allows); null when unknown */
+            ip: string | null;
+        };
+        /** @description A user's live sessions */
+        UserSessionList: {
+            /** @description Newest first; empty for an unknown user */
+            sessions: components["schemas"]["UserSession"][];
         };
     };
     responses: never;
@@ -741,6 +875,281 @@ export interface operations {
             };
         };
     };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The live sessions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            401: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A session id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            401: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence); nothing was ended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "message": "A cookie-authenticated request must come from this API's origin or one listed in CORS_ORIGINS",
+                     *       "code": "CROSS_SITE_REQUEST"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not one of the caller's live sessions (whoever's it is, or whether it ever existed, is not said) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "message": "No such session",
+                     *       "code": "SESSION_NOT_FOUND"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    logoutAll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session ended; both cookies cleared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            401: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence); nothing was ended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "message": "A cookie-authenticated request must come from this API's origin or one listed in CORS_ORIGINS",
+                     *       "code": "CROSS_SITE_REQUEST"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getProfile: {
         parameters: {
             query?: never;
@@ -833,6 +1242,198 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AdminArea"];
                 };
+            };
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            401: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The access token lacks the required role */
+            403: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer error="insufficient_scope", …` */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "message": "This resource requires the role 'admin'",
+                     *       "code": "INSUFFICIENT_ROLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user id (the `sub` of their access tokens, the `id` of their profile) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's live sessions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserSessionList"];
+                };
+            };
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            401: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The access token lacks the required role */
+            403: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer error="insufficient_scope", …` */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "message": "This resource requires the role 'admin'",
+                     *       "code": "INSUFFICIENT_ROLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    endUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user id (the `sub` of their access tokens, the `id` of their profile) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session of the user ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
             401: {
