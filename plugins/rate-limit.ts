@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import fastifyRateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -6,6 +7,11 @@ import { ApiError, StoreUnavailableError } from '../src/errors.js'
 import { OncePerWindow } from '../src/once-per-window.js'
 import { RedisStore } from '../src/store/redis.js'
 import { COUNT_TIMEOUT_MS, type RedisRateCounter } from '../src/store/redis-rate-counter.js'
+
+/** @fastify/rate-limit's own in-process store (not among its typed exports). */
+const LocalStore = createRequire(import.meta.url)('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, cache?: number) => FastifyRateLimitStore
+/** Clients an in-process limit remembers (its LRU's size, the plugin's default). */
+const LOCAL_CLIENTS_MAX = 5000
 
 /** Limits count per minute. */
 const WINDOW_MS = 60_000
@@ -87,6 +93,25 @@ function redisCounterStore (counter: RedisRateCounter, nameSpace: string, limit:
 }
 
 /**
+ * @fastify/rate-limit's in-process store, one per limit name, shared by every registration of that
+ * name (in Redis, the key names do that): a password change counts in the login limit.
+ */
+function sharedLocalStore (stores: Map<string, FastifyRateLimitStore>, name: string): FastifyRateLimitStoreCtor {
+  let store = stores.get(name)
+  if (store === undefined) stores.set(name, store = new LocalStore(false, false, LOCAL_CLIENTS_MAX))
+  const shared = store
+  return class SharedLocalStore implements FastifyRateLimitStore {
+    incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number, max: number) {
+      shared.incr(key, callback, timeWindow, max)
+    }
+
+    child (routeOptions: object): FastifyRateLimitStore {
+      return shared.child(routeOptions as Parameters<FastifyRateLimitStore['child']>[0])
+    }
+  }
+}
+
+/**
  * @fastify/rate-limit, counting in Redis when REDIS_URL is set (so every instance shares the
  * counts) and in process memory otherwise. One API-wide limit per client IP (RATE_LIMIT_MAX; 0
  * turns every limit off); routes add stricter ones with `fastify.requestLimit`. Each limit is its
@@ -103,6 +128,7 @@ export default fp(async function rateLimit (fastify) {
   // per refused request: the log must not become the flood's amplifier.
   const reported = new OncePerWindow(REPORTED_CLIENTS_MAX)
   const failuresReported = new OncePerWindow(100) // keyed by limit name: a handful of keys
+  const localStores = new Map<string, FastifyRateLimitStore>()
 
   function options (limit: RequestLimit): RateLimitPluginOptions {
     const keyOf = limit.key ?? clientAddress
@@ -112,7 +138,7 @@ export default fp(async function rateLimit (fastify) {
       timeWindow: WINDOW_MS,
       hook: limit.hook ?? 'onRequest',
       keyGenerator: keyOf,
-      ...(counter === undefined ? {} : { store: redisCounterStore(counter, `${config.redisKeyPrefix}rate:${limit.name}:`, limit, fastify.log, failuresReported) }),
+      store: counter === undefined ? sharedLocalStore(localStores, limit.name) : redisCounterStore(counter, `${config.redisKeyPrefix}rate:${limit.name}:`, limit, fastify.log, failuresReported),
       skipOnError: limit.failClosed !== true,
       // Called for every refused request, with the time left in its window.
       errorResponseBuilder: (request, context) => {

@@ -53,3 +53,16 @@ export const TokenResponse = Type.Object({
   }],
 })
 export type TokenResponse = Static<typeof TokenResponse>
+
+/** New passwords are at least this long (those of USERS_FILE are the operator's business). */
+export const NEW_PASSWORD_MIN = 12
+
+export const PasswordChangeBody = Type.Object({
+  current_password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX, description: 'The password now' }),
+  new_password: Type.String({ minLength: NEW_PASSWORD_MIN, maxLength: PASSWORD_MAX, description: `At least ${NEW_PASSWORD_MIN} characters` }),
+}, {
+  $id: 'PasswordChangeRequest',
+  description: 'The password now, and the one to replace it',
+  examples: [{ current_password: 'demo-password', new_password: 'a much longer passphrase' }],
+})
+export type PasswordChangeBody = Static<typeof PasswordChangeBody>

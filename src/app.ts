@@ -21,6 +21,7 @@ import adminRoutes from '../routes/admin.js'
 import apiRoutes from '../routes/api.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
+import passwordRoutes from '../routes/password.js'
 import sessionRoutes from '../routes/sessions.js'
 import { trustedProxies } from './client-address.js'
 import type { Config } from './config.js'
@@ -91,6 +92,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(sessionRoutes, { prefix: '/auth' })
+  await app.register(passwordRoutes, { prefix: '/auth' })
   await app.register(apiRoutes, { prefix: '/api' })
   await app.register(adminRoutes, { prefix: '/api/admin' })
 }

@@ -80,3 +80,10 @@ export class SessionNotFoundError extends ApiError {
     super(404, 'SESSION_NOT_FOUND', 'No such session')
   }
 }
+
+/** A password change whose `current_password` is wrong: 403, so that no client takes it for a dead session. */
+export class InvalidCurrentPasswordError extends ApiError {
+  constructor () {
+    super(403, 'INVALID_CURRENT_PASSWORD', 'The current password is wrong')
+  }
+}

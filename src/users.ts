@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError } from './config.js'
+import { InvalidCurrentPasswordError } from './errors.js'
 import type { RequestDeadline } from './deadline.js'
 import { userIdFor } from './ids.js'
 import { HashingQueue } from './hashing-queue.js'
@@ -111,6 +112,26 @@ export class UserDirectory {
     const check = () => this.#hashing.run(client, () => verifyPassword(passwordHash, password))
     const matches = await (deadline === undefined ? check() : deadline.excluding(check))
     return user !== null && matches && user.username === username ? user : null
+  }
+
+  /**
+   * Replaces the password of the account when `currentPassword` is its password now; throws
+   * InvalidCurrentPasswordError otherwise (also when it changed meanwhile, or the account is gone).
+   * Both argon2 runs wait their turn in the hashing queue under `client`'s name.
+   */
+  async changePassword (userId: string, currentPassword: string, newPassword: string, client = '', deadline?: RequestDeadline): Promise<void> {
+    this.#hashing.refuseIfFull(client)
+    const user = await this.#store.getUser(userId, deadline?.at)
+    const queued = <T>(work: () => Promise<T>) => {
+      const run = () => this.#hashing.run(client, work)
+      return deadline === undefined ? run() : deadline.excluding(run)
+    }
+    // An account gone since the token was checked is checked against the dummy hash: the same work.
+    const currentHash = user?.passwordHash ?? await dummyPasswordHash()
+    if (!await queued(() => verifyPassword(currentHash, currentPassword)) || user === null) throw new InvalidCurrentPasswordError()
+    const newHash = await queued(() => hashPassword(newPassword))
+    // Compare-and-set: a change that raced this one (with the old password too) wins alone.
+    if (!await this.#store.replacePasswordHash(userId, currentHash, newHash, deadline?.at)) throw new InvalidCurrentPasswordError()
   }
 
   /** Password checks running and waiting now (the hashing queue's load). */

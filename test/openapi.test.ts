@@ -53,7 +53,8 @@ t.test('documentation and protection cannot drift: a route declares security exa
       // A session of its own each time: some of these end it. A path parameter is a literal "{id}".
       const root = await loginTokens(app, USERS.root)
       const authorized = await app.inject({ method, url: path.replace('{id}', 'no-such-id'), headers: bearer(root.access_token) })
-      const opened = path === '/auth/sessions/{id}' ? 404 : method === 'GET' ? 200 : 204
+      // A password change without its body is a 400: past authentication all the same.
+      const opened = path === '/auth/sessions/{id}' ? 404 : path === '/auth/password' ? 400 : method === 'GET' ? 200 : 204
       t.equal(authorized.statusCode, opened, `${method} ${path}: a token opens it (${opened})`)
     } else {
       // Open to anyone without an access token (refresh may still want its own refresh token).
@@ -69,7 +70,7 @@ t.test('openapi.yaml is what the app serves, and a valid OpenAPI document', asyn
   t.equal(checkedIn, served, 'openapi.yaml is stale: run `npm run openapi` and commit it')
   t.equal(await renderOpenApi(), checkedIn, 'npm run openapi writes the same document')
   const parsed = await SwaggerParser.validate('openapi.yaml') as { paths: Record<string, unknown> }
-  t.same(Object.keys(parsed.paths).sort(), ['/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/refresh', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
+  t.same(Object.keys(parsed.paths).sort(), ['/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/password', '/auth/refresh', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
 })
 
 t.test('every operation is documented for a client developer', async (t) => {
@@ -157,7 +158,9 @@ t.test('every documented error example is what the API really answers', async (t
     'getAdminArea 401 INVALID_ACCESS_TOKEN': () => app.inject({ url: '/api/admin' }),
     'getAdminArea 401 ACCESS_TOKEN_EXPIRED': () => app.inject({ url: '/api/admin', headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) }),
     'getAdminArea 403': () => app.inject({ url: '/api/admin', headers: bearer(alice.access_token) }),
-    ...Object.fromEntries([['listSessions', 'GET', '/auth/sessions'], ['endSession', 'DELETE', '/auth/sessions/x'], ['logoutAll', 'POST', '/auth/logout-all'], ['listUserSessions', 'GET', '/api/admin/users/x/sessions'], ['endUserSessions', 'DELETE', '/api/admin/users/x/sessions']].flatMap(([id, method, url]) => [
+    'changePassword 400': () => app.inject({ method: 'POST', url: '/auth/password', headers: bearer(alice.access_token), payload: { current_password: 'x', new_password: 'short' } }),
+    'changePassword 403': () => app.inject({ method: 'POST', url: '/auth/password', remoteAddress: '192.0.2.9', headers: bearer(alice.access_token), payload: { current_password: 'wrong', new_password: 'a long enough passphrase' } }),
+    ...Object.fromEntries([['listSessions', 'GET', '/auth/sessions'], ['endSession', 'DELETE', '/auth/sessions/x'], ['logoutAll', 'POST', '/auth/logout-all'], ['changePassword', 'POST', '/auth/password'], ['listUserSessions', 'GET', '/api/admin/users/x/sessions'], ['endUserSessions', 'DELETE', '/api/admin/users/x/sessions']].flatMap(([id, method, url]) => [
       [`${id} 401 INVALID_ACCESS_TOKEN`, () => app.inject({ method: method as 'GET', url })],
       [`${id} 401 ACCESS_TOKEN_EXPIRED`, () => app.inject({ method: method as 'GET', url, headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) })],
     ])),

@@ -164,6 +164,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the caller's password
+         * @description Checks `current_password`, stores the new one (argon2id), keeps the caller's session and ends every other session of the account (their refresh tokens stop working, their access tokens are refused from their next request on). Every attempt counts in the login limit of this user and client address. A user of USERS_FILE whose account is recreated after a Redis loss gets the file's password back.
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/profile": {
         parameters: {
             query?: never;
@@ -254,6 +274,19 @@ export interface components {
             /** @description Matched exactly (case and spaces count) */
             username: string;
             password: string;
+        };
+        /**
+         * @description The password now, and the one to replace it
+         * @example {
+         *       "current_password": "demo-password",
+         *       "new_password": "a much longer passphrase"
+         *     }
+         */
+        PasswordChangeRequest: {
+            /** @description The password now */
+            current_password: string;
+            /** @description At least 12 characters */
+            new_password: string;
         };
         /**
          * @description A refresh token, unless the `refresh_token` cookie carries it
@@ -1105,6 +1138,151 @@ export interface operations {
                 };
             };
             /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Changed; every other session ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is malformed, or `new_password` is shorter than 12 characters (or longer than 1024) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "message": "body/new_password must NOT have fewer than 12 characters",
+                     *       "code": "FST_ERR_VALIDATION"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token (see the `WWW-Authenticate` header). `ACCESS_TOKEN_EXPIRED`: the token is valid but expired — refresh and retry. `INVALID_ACCESS_TOKEN`: missing, invalid or revoked — sign in again (a challenge without `error` means no token came: a browser drops the access cookie when it expires, so a cookie client refreshes once first). `DUPLICATE_TOKEN_COOKIE`: a token cookie was sent twice (another site of the domain may have planted one); nothing was used */
+            401: {
+                headers: {
+                    /** @description RFC 6750 challenge: `Bearer` when no token came; `Bearer error="invalid_token", error_description="…"` otherwise, with "The access token expired" exactly when `code` is ACCESS_TOKEN_EXPIRED */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Wrong `current_password` (`INVALID_CURRENT_PASSWORD`: the session is fine, do not sign out), or a cookie-authenticated request from another site (`CROSS_SITE_REQUEST`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "message": "The current password is wrong",
+                     *       "code": "INVALID_CURRENT_PASSWORD"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 16 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "message": "Request body is too large",
+                     *       "code": "FST_ERR_CTP_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "message": "Unsupported Media Type",
+                     *       "code": "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many attempts for this user from this client (`RATE_LIMITED`, shared with logins), or too many password checks of this client at once (`LOGIN_BUSY`) */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */

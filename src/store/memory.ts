@@ -48,6 +48,13 @@ export class MemoryStore implements AuthStore {
     return true
   }
 
+  async replacePasswordHash (userId: string, expectedHash: string, newHash: string): Promise<boolean> {
+    const user = this.#users.get(userId)
+    if (user === undefined || user.passwordHash !== expectedHash) return false
+    user.passwordHash = newHash
+    return true
+  }
+
   async createSession (session: NewSession): Promise<{ ended: string[] }> {
     const createdAt = session.createdAt ?? this.#now()
     this.#sessions.set(sessionKey(session.userId, session.sessionId), {

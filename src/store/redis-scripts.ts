@@ -161,3 +161,15 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
 return 1
 `
+
+/**
+ * KEYS: account
+ * ARGV: expectedHash, newHash
+ * → 1 when the account's password hash was expectedHash and is now newHash; 0 otherwise (the
+ *   account is gone, or its password changed since the caller checked it)
+ */
+export const REPLACE_PASSWORD_HASH = `
+if redis.call('HGET', KEYS[1], 'passwordHash') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'passwordHash', ARGV[2])
+return 1
+`

@@ -5,7 +5,7 @@ import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
 import { BoundedRedis, COMMAND_TIMEOUT_MS } from './bounded-redis.js'
 import { COUNT_IN_WINDOW, RedisRateCounter } from './redis-rate-counter.js'
-import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { Reply } from './resp.js'
 import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
@@ -19,6 +19,7 @@ interface ScriptCommands {
   createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string): Promise<string[]>
   rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number, idleMs: number | '', hasClient: '1' | '0', userAgent: string, ip: string): Promise<[string, (string | number)?, string?, string?]>
   endSession (session: string, spent: string, deniedSession: string, index: string, replay: string, accessTtl: number, sessionId: string): Promise<number>
+  replacePasswordHash (account: string, expectedHash: string, newHash: string): Promise<number>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
@@ -115,6 +116,7 @@ export class RedisStore implements AuthStore {
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 5, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     redis.defineCommand('endSession', { numberOfKeys: 5, lua: END_SESSION })
+    redis.defineCommand('replacePasswordHash', { numberOfKeys: 1, lua: REPLACE_PASSWORD_HASH })
     const pipeline = new RedisPipeline({ url: options.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
     const store = new RedisStore(redis, pipeline, options.keyPrefix)
     await connectOrExplain(redis, options.url)
@@ -150,6 +152,11 @@ export class RedisStore implements AuthStore {
       'passwordHash', user.passwordHash
     ))
     return created === 1
+  }
+
+  async replacePasswordHash (userId: string, expectedHash: string, newHash: string, deadline?: number): Promise<boolean> {
+    const replaced = await this.#redis.run(() => this.#redis.client.replacePasswordHash(this.#keys(userId).account, expectedHash, newHash), deadline)
+    return replaced === 1
   }
 
   async createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }> {

@@ -116,6 +116,11 @@ export interface AuthStore {
   getUser (userId: string, deadline?: number): Promise<StoredUser | null>
   /** Creates the account unless one with this id exists; resolves true when it created it. */
   createUserIfAbsent (user: StoredUser): Promise<boolean>
+  /**
+   * Replaces the account's password hash if it is still `expectedHash` (the one the caller verified);
+   * resolves whether it did. A concurrent change, or a deleted account, leaves it untouched: false.
+   */
+  replacePasswordHash (userId: string, expectedHash: string, newHash: string, deadline?: number): Promise<boolean>
 
   /** Creates the session; resolves with the ids of the oldest sessions it ended to stay within the bound. */
   createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }>
