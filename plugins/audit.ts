@@ -18,6 +18,7 @@ export type AuditEvent =
   | 'cookie_tossing'
   | 'session_revoked'
   | 'password_changed'
+  | 'access_token_revoked'
 
 /** Fields an audit line may carry: identifiers only, never a token, a password or a hash of one. */
 export interface AuditFields {
@@ -56,6 +57,7 @@ const MESSAGES: Record<AuditEvent, string> = {
   cookie_tossing: 'a token cookie came twice (planted by another site?): refused',
   session_revoked: 'sessions ended',
   password_changed: 'password changed',
+  access_token_revoked: 'an access token was revoked (RFC 7009); its session lives on',
 }
 
 declare module 'fastify' {

@@ -66,3 +66,14 @@ export const PasswordChangeBody = Type.Object({
   examples: [{ current_password: 'demo-password', new_password: 'a much longer passphrase' }],
 })
 export type PasswordChangeBody = Static<typeof PasswordChangeBody>
+
+/** RFC 7009 §2.1: the token to revoke, and optionally what kind it is. */
+export const RevokeBody = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 4096, description: 'A refresh token (its session ends) or an access token (denied until it expires; its session lives on)' }),
+  token_type_hint: Type.Optional(Type.String({ description: '`refresh_token` or `access_token`; not needed (the two differ in shape), any other value is ignored' })),
+}, {
+  $id: 'RevokeRequest',
+  description: 'RFC 7009 revocation request, as JSON or as `application/x-www-form-urlencoded`',
+  examples: [{ token: 'He07cKPU57kCCxaeHBrPMB.Cxpo79K33Vx-uy66Lu20ow.vK96j1aS1NzFnd1JW-8Xw-FztFRSsKEb1TMlSmkj9hk', token_type_hint: 'refresh_token' }],
+})
+export type RevokeBody = Static<typeof RevokeBody>

@@ -22,6 +22,7 @@ import apiRoutes from '../routes/api.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import passwordRoutes from '../routes/password.js'
+import revokeRoutes from '../routes/revoke.js'
 import sessionRoutes from '../routes/sessions.js'
 import { trustedProxies } from './client-address.js'
 import type { Config } from './config.js'
@@ -93,6 +94,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(sessionRoutes, { prefix: '/auth' })
   await app.register(passwordRoutes, { prefix: '/auth' })
+  await app.register(revokeRoutes, { prefix: '/auth' })
   await app.register(apiRoutes, { prefix: '/api' })
   await app.register(adminRoutes, { prefix: '/api/admin' })
 }

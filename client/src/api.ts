@@ -184,6 +184,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a token (RFC 7009)
+         * @description A refresh token (live, or one of its session's last spent) ends its session; a valid access token is refused from its next request on until it expires, its session living on. 200 with an empty body for every well-formed request, whatever the token was: the answer tells nothing about it. JSON or `application/x-www-form-urlencoded`. Rate-limited per client address as refresh is (`RATE_LIMIT_REFRESH_MAX`, a counter of its own).
+         */
+        post: operations["revokeToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/profile": {
         parameters: {
             query?: never;
@@ -297,6 +317,19 @@ export interface components {
         RefreshRequest: {
             /** @description The refresh token from the last login or refresh. Leave it out to use the `refresh_token` cookie instead. */
             refresh_token?: string;
+        };
+        /**
+         * @description RFC 7009 revocation request, as JSON or as `application/x-www-form-urlencoded`
+         * @example {
+         *       "token": "He07cKPU57kCCxaeHBrPMB.Cxpo79K33Vx-uy66Lu20ow.vK96j1aS1NzFnd1JW-8Xw-FztFRSsKEb1TMlSmkj9hk",
+         *       "token_type_hint": "refresh_token"
+         *     }
+         */
+        RevokeRequest: {
+            /** @description A refresh token (its session ends) or an access token (denied until it expires; its session lives on) */
+            token: string;
+            /** @description `refresh_token` or `access_token`; not needed (the two differ in shape), any other value is ignored */
+            token_type_hint?: string;
         };
         /**
          * @description A new access token and, in body mode, a new refresh token
@@ -1283,6 +1316,123 @@ export interface operations {
                 };
             };
             /** @description Too many attempts for this user from this client (`RATE_LIMITED`, shared with logins), or too many password checks of this client at once (`LOGIN_BUSY`) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The token store is unavailable; try again shortly",
+                     *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeRequest"];
+            };
+        };
+        responses: {
+            /** @description Done, or nothing to do: the same empty answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No `token`, or a body that is neither JSON nor a form */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "message": "body must have required property 'token'",
+                     *       "code": "FST_ERR_VALIDATION"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 16 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "message": "Request body is too large",
+                     *       "code": "FST_ERR_CTP_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is neither JSON nor a form */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "message": "Unsupported Media Type",
+                     *       "code": "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */

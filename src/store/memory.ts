@@ -131,6 +131,10 @@ export class MemoryStore implements AuthStore {
     }
   }
 
+  async denyAccessToken (userId: string, tokenId: string, ttl: number): Promise<void> {
+    this.#denied.set(deniedTokenKey(userId, tokenId), this.#now() + ttl * 1000)
+  }
+
   async listSessions (userId: string): Promise<SessionInfo[]> {
     const sessions: SessionInfo[] = []
     for (const sessionId of this.#sessionsOfUser.get(userId) ?? []) {

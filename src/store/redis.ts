@@ -212,6 +212,10 @@ export class RedisStore implements AuthStore {
     await this.#exec(multi, deadline)
   }
 
+  async denyAccessToken (userId: string, tokenId: string, ttl: number, deadline?: number): Promise<void> {
+    await this.#redis.run(() => this.#redis.client.set(this.#keys(userId).deniedToken(tokenId), '1', 'EX', ttl), deadline)
+  }
+
   async listSessions (userId: string, deadline?: number): Promise<SessionInfo[]> {
     const keys = this.#keys(userId)
     const ids = await this.#redis.run(() => this.#redis.client.zrange(keys.sessions, '0', '-1'), deadline)

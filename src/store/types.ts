@@ -135,6 +135,8 @@ export interface AuthStore {
   /** Revokes the session if the presented token is its live or one of its spent tokens. */
   revokeSessionByRefreshToken (presented: RefreshPresentation, accessTokenTtl: number, deadline?: number): Promise<boolean>
   revokeSession (revocation: SessionRevocation, deadline?: number): Promise<void>
+  /** Denies one access token (its `jti`) for `ttl` seconds; its session lives on. */
+  denyAccessToken (userId: string, tokenId: string, ttl: number, deadline?: number): Promise<void>
   /** The account's live sessions, in no particular order. */
   listSessions (userId: string, deadline?: number): Promise<SessionInfo[]>
   /** Ends the session if it is one of the account's live sessions; resolves whether it was. */
