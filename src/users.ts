@@ -4,7 +4,7 @@ import { Value } from 'typebox/value'
 import { ConfigError } from './config.js'
 import { InvalidCurrentPasswordError } from './errors.js'
 import type { RequestDeadline } from './deadline.js'
-import { userIdFor } from './ids.js'
+import { randomId, userIdFor } from './ids.js'
 import { HashingQueue } from './hashing-queue.js'
 import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
 import type { AuthStore, StoredUser } from './store/index.js'
@@ -105,7 +105,13 @@ export class UserDirectory {
     // A login that would be refused anyway costs no store read (a flood of them is mostly these).
     this.#hashing.refuseIfFull(client)
     await this.#whenSeeded()
-    const user = await this.#store.getUser(userIdFor(username), deadline?.at)
+    let user = await this.#store.getUser(userIdFor(username), deadline?.at)
+    if (user === null && this.#entries.some(entry => entry.username === username)) {
+      // A configured user is missing: the store lost its data without a reconnect (a flush, a
+      // failover to an empty replica). Seeded again on use, not only on reconnect.
+      await this.reseed()
+      user = await this.#store.getUser(userIdFor(username), deadline?.at)
+    }
     // One await either way, so known and unknown users reach the queue in the order they came.
     const passwordHash = await (user === null ? dummyPasswordHash() : user.passwordHash)
     // Waiting for a turn to hash is not waiting on the store: it moves the deadline (it has its own bound).
@@ -186,7 +192,7 @@ export class UserDirectory {
       const id = userIdFor(entry.username)
       if (await this.#store.getUser(id) !== null) continue
       const passwordHash = 'passwordHash' in entry ? entry.passwordHash : await hashPassword(entry.password)
-      const user = { id, username: entry.username, email: entry.email ?? null, roles: entry.roles, passwordHash }
+      const user = { id, username: entry.username, email: entry.email ?? null, roles: entry.roles, passwordHash, epoch: randomId() }
       if (await this.#store.createUserIfAbsent(user)) created.push(entry.username)
     }
     return created

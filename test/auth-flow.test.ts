@@ -24,7 +24,8 @@ for (const store of STORE_KINDS) {
 
       const { header, payload } = decodeJwt(body.access_token)
       t.same(header, { alg: 'HS256', typ: 'at+jwt' })
-      t.same(Object.keys(payload).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub'])
+      t.same(Object.keys(payload).sort(), ['aud', 'epoch', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub'])
+      t.match(payload.epoch, /^[\w-]{22}$/, 'the account\'s store epoch')
       t.equal(payload.iss, config.jwt.issuer)
       t.equal(payload.aud, config.jwt.audience)
       t.same(payload.roles, ['user'])

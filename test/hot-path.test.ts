@@ -52,7 +52,7 @@ t.test('a busy event loop does not turn a prompt answer into a 503, batched or n
   // Each call's command leaves first; then the loop is blocked past the 500 ms timeout.
   const check = store.checkAccess(userId, sessionId, 'j', { account: true })
   setImmediate(() => busyFor(700))
-  t.same(await check, { denied: false, account: { id: userId, username: 'starved', email: null, roles: ['user'] } }, 'the batched access check')
+  t.same(await check, { denied: false, accountExists: true, epoch: null, account: { id: userId, username: 'starved', email: null, roles: ['user'] } }, 'the batched access check')
 
   const rotation = store.rotateRefreshToken({ userId, sessionId, presentedHash: refreshHash }, { hash: sha256(randomId()), sealed: '', graceMs: 0 }, 900)
   busyFor(700)

@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomId, sha256 } from '../src/ids.js'
 import { MemoryStore } from '../src/store/index.js'
 import { keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
-import { ACCESS_TTL, HOUR, STORES, denied, presented, redisStore, session, strict, userSession } from './helpers/stores.js'
+import { ACCESS_TTL, EPOCH, HOUR, STORES, denied, presented, redisStore, session, strict, userSession } from './helpers/stores.js'
 
 /** The same contract, for the embedded store and for Redis. */
 for (const [kind, open] of STORES) {
@@ -22,10 +22,20 @@ for (const [kind, open] of STORES) {
     t.test('access check: denylist and, when asked, the account without its password hash, in one answer', async (t) => {
       const store = await open(t)
       const s = await userSession(store)
-      t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: false }), { denied: false }, 'not asked: no account')
+      t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: false }), { denied: false, accountExists: true, epoch: null }, 'not asked: that it exists, and its epoch (none yet)')
       t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: true }),
-        { denied: false, account: { id: s.userId, username: `user-${s.userId}`, email: null, roles: ['user', 'editor'] } }, 'the account, as stored, but its hash')
-      t.same(await store.checkAccess(randomId(), randomId(), 'j', { account: true }), { denied: false, account: null }, 'an account that does not exist')
+        { denied: false, accountExists: true, epoch: null, account: { id: s.userId, username: `user-${s.userId}`, email: null, roles: ['user', 'editor'] } }, 'the account, as stored, but its hash')
+      t.same(await store.checkAccess(randomId(), randomId(), 'j', { account: true }), { denied: false, accountExists: false, epoch: null, account: null }, 'an account that does not exist')
+      t.same(await store.checkAccess(randomId(), randomId(), 'j', { account: false }), { denied: false, accountExists: false, epoch: null })
+      t.equal(await store.ensureEpoch(s.userId, 'first'), 'first', 'an account without an epoch gets the one offered')
+      t.equal(await store.ensureEpoch(s.userId, 'second'), 'first', 'and keeps it')
+      t.equal(await store.ensureEpoch(randomId(), 'x'), null, 'no account: none, and nothing created')
+      t.match(await store.checkAccess(s.userId, s.sessionId, 'j', { account: false }), { epoch: 'first' })
+      const withEpoch = { id: randomId(), username: 'e', email: null, roles: [], passwordHash: 'h', epoch: 'born-with' }
+      await store.createUserIfAbsent(withEpoch)
+      t.same(await store.getUser(withEpoch.id), withEpoch, 'an account created with its epoch')
+      const rotated = await store.rotateRefreshToken(presented(s), { ...strict(sha256(randomId())), epoch: 'unused' }, ACCESS_TTL)
+      t.match(rotated, { outcome: 'rotated', epoch: 'first' }, 'a rotation answers the account\'s epoch')
       await store.revokeSession({ userId: s.userId, sessionId: s.sessionId, accessTokenTtl: ACCESS_TTL })
       t.same(await store.checkAccess(s.userId, s.sessionId, 'j', { account: true }), { denied: true }, 'denied: nothing more is read')
     })
@@ -35,9 +45,9 @@ for (const [kind, open] of STORES) {
       const s = await userSession(store)
       t.same(await store.rotateRefreshToken(presented(s, sha256('forged')), strict(sha256('x')), ACCESS_TTL), { outcome: 'invalid' })
       const next = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s), strict(next), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
+      t.same(await store.rotateRefreshToken(presented(s), strict(next), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'], epoch: EPOCH })
       const third = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s, next), strict(third), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
+      t.same(await store.rotateRefreshToken(presented(s, next), strict(third), ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'], epoch: EPOCH })
       t.equal(await denied(store, s.userId, s.sessionId, randomId()), false)
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('y')), ACCESS_TTL), { outcome: 'reused' }, 'the first, spent token')
       t.equal(await denied(store, s.userId, s.sessionId, randomId()), true, 'the session is denied')
@@ -161,10 +171,10 @@ for (const [kind, open] of STORES) {
       const store = await open(t)
       const s = await userSession(store)
       const next = sha256(randomId())
-      t.same(await store.rotateRefreshToken(presented(s), { hash: next, sealed: 'sealed-successor', graceMs: 5000 }, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'] })
+      t.same(await store.rotateRefreshToken(presented(s), { hash: next, sealed: 'sealed-successor', graceMs: 5000, epoch: EPOCH }, ACCESS_TTL), { outcome: 'rotated', expiresAt: s.expiresAt, roles: ['user', 'editor'], epoch: EPOCH })
       for (let i = 0; i < 3; i++) {
         t.same(await store.rotateRefreshToken(presented(s), { hash: sha256(randomId()), sealed: `another-${i}`, graceMs: 5000 }, ACCESS_TTL),
-          { outcome: 'replayed', expiresAt: s.expiresAt, roles: ['user', 'editor'], sealed: 'sealed-successor' }, `replay ${i + 1}: the first successor, sealed as it was stored`)
+          { outcome: 'replayed', expiresAt: s.expiresAt, roles: ['user', 'editor'], sealed: 'sealed-successor', epoch: EPOCH }, `replay ${i + 1}: the first successor, sealed as it was stored`)
       }
       t.equal(await denied(store, s.userId, s.sessionId, 'j'), false, 'nothing was revoked')
       const third = sha256(randomId())

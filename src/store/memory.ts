@@ -1,3 +1,4 @@
+import { randomId } from '../ids.js'
 import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionClient, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
 interface SessionEntry extends SessionClient {
@@ -48,6 +49,13 @@ export class MemoryStore implements AuthStore {
     return true
   }
 
+  async ensureEpoch (userId: string, epoch: string): Promise<string | null> {
+    const user = this.#users.get(userId)
+    if (user === undefined) return null
+    user.epoch ??= epoch
+    return user.epoch
+  }
+
   async replacePasswordHash (userId: string, expectedHash: string, newHash: string): Promise<boolean> {
     const user = this.#users.get(userId)
     if (user === undefined || user.passwordHash !== expectedHash) return false
@@ -96,7 +104,9 @@ export class MemoryStore implements AuthStore {
         this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
         return { outcome: 'invalid' }
       }
-      if (replayed) return { outcome: 'replayed', expiresAt: session.expiresAt, roles: [...user.roles], sealed: replay.sealed }
+      // An account from before epochs gets one now.
+      const epoch = user.epoch ??= next.epoch ?? randomId()
+      if (replayed) return { outcome: 'replayed', expiresAt: session.expiresAt, roles: [...user.roles], sealed: replay.sealed, epoch }
       session.spent.unshift(session.refreshHash)
       if (session.spent.length > SPENT_TOKENS_KEPT) session.spent.pop()
       session.replay = next.graceMs > 0
@@ -107,7 +117,7 @@ export class MemoryStore implements AuthStore {
       if (next.idleMs !== undefined) session.expiresAt = Math.min(now + next.idleMs, session.maxExpiresAt)
       session.lastUsedAt = now
       if (next.client !== undefined) Object.assign(session, { userAgent: next.client.userAgent, ip: next.client.ip })
-      return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles] }
+      return { outcome: 'rotated', expiresAt: session.expiresAt, roles: [...user.roles], epoch }
     }
     if (session.spent.includes(presented.presentedHash)) {
       this.#revoke(presented.userId, presented.sessionId, accessTokenTtl)
@@ -164,9 +174,11 @@ export class MemoryStore implements AuthStore {
 
   async checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState> {
     const denied = this.#isLiveDenial(deniedSessionKey(userId, sessionId)) || this.#isLiveDenial(deniedTokenKey(userId, tokenId))
-    if (denied || !options.account) return { denied }
+    if (denied) return { denied }
     const user = this.#users.get(userId)
-    return { denied, account: user === undefined ? null : { id: user.id, username: user.username, email: user.email, roles: [...user.roles] } }
+    const state: AccessState = { denied, accountExists: user !== undefined, epoch: user?.epoch ?? null }
+    if (options.account) state.account = user === undefined ? null : { id: user.id, username: user.username, email: user.email, roles: [...user.roles] }
+    return state
   }
 
   async ping (): Promise<void> {}

@@ -30,8 +30,8 @@ return redis.call('ZRANGE', KEYS[2], 0, excess - 1)
  * KEYS: session, spent, deniedSession, account, index, replay
  * ARGV: presentedHash, nextHash, accessTokenTtl (s), deadline (Redis clock, epoch ms), sessionId,
  *       spentKept, sealedNext, graceMs, idleMs ('' keeps the expiry), hasClient ('1'/'0'),
- *       userAgent, ip
- * → {'rotated', expiresAtMs, rolesJson} | {'replayed', expiresAtMs, rolesJson, sealedSuccessor}
+ *       userAgent, ip, epoch (the account's epoch if it has none yet)
+ * → {'rotated', expiresAtMs, rolesJson, '', epoch} | {'replayed', expiresAtMs, rolesJson, sealedSuccessor, epoch}
  *   | {'reused'} | {'invalid'} | {'late'}
  *
  * A rotation moves the session's expiry to now + idleMs, never past its `maxExpiresAt` (a session
@@ -81,8 +81,14 @@ if live == ARGV[1] or replay then
     revoke()
     return {'invalid'}
   end
+  -- An account from before epochs gets one now (docs/decisions.md, "Store loss").
+  local epoch = redis.call('HGET', KEYS[4], 'epoch')
+  if not epoch then
+    epoch = ARGV[13]
+    redis.call('HSET', KEYS[4], 'epoch', epoch)
+  end
   local expiresAt = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
-  if replay then return {'replayed', expiresAt, roles, replay} end
+  if replay then return {'replayed', expiresAt, roles, replay, epoch} end
   if ARGV[9] ~= '' then
     local bound = tonumber(redis.call('HGET', KEYS[1], 'maxExpiresAt') or expiresAt)
     expiresAt = math.min(now + tonumber(ARGV[9]), bound)
@@ -103,7 +109,7 @@ if live == ARGV[1] or replay then
   else
     redis.call('DEL', KEYS[6])
   end
-  return {'rotated', expiresAt, roles}
+  return {'rotated', expiresAt, roles, '', epoch}
 end
 if redis.call('LPOS', KEYS[2], ARGV[1]) then
   revoke()
@@ -139,14 +145,29 @@ return 1
 `
 
 /**
- * KEYS: deniedSession, deniedToken, account → {1} when denied, else {0, id, username, email, roles}
- * (nils for an account that does not exist). The hot path's one read: denylist and account share the
+ * KEYS: deniedSession, deniedToken, account; ARGV: '1' to read the whole account, '0' for its epoch
+ * → {1} when denied, else {0, id, epoch[, username, email, roles]} (nils for an account that does not
+ * exist, or an epoch it does not have yet). The hot path's one read: denylist and account share the
  * user's hash tag, so one script answers both.
  */
 export const CHECK_ACCESS = `
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return {1} end
-local account = redis.call('HMGET', KEYS[3], 'id', 'username', 'email', 'roles')
-return {0, account[1], account[2], account[3], account[4]}
+if ARGV[1] == '1' then
+  local account = redis.call('HMGET', KEYS[3], 'id', 'epoch', 'username', 'email', 'roles')
+  return {0, account[1], account[2], account[3], account[4], account[5]}
+end
+local account = redis.call('HMGET', KEYS[3], 'id', 'epoch')
+return {0, account[1], account[2]}
+`
+
+/**
+ * KEYS: account; ARGV: epoch → the account's epoch, set to ARGV's if it had none (an account from
+ * before epochs); nil when the account does not exist.
+ */
+export const ENSURE_EPOCH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+return redis.call('HGET', KEYS[1], 'epoch')
 `
 
 /**

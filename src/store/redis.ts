@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
+import { randomId } from '../ids.js'
 import { accessCheckKeys, keysFor } from './keys.js'
 import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
 import { BoundedRedis, COMMAND_TIMEOUT_MS } from './bounded-redis.js'
 import { COUNT_IN_WINDOW, RedisRateCounter } from './redis-rate-counter.js'
-import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, ENSURE_EPOCH, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { Reply } from './resp.js'
 import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
@@ -17,9 +18,10 @@ const CLOCK_SYNC_MAX_ROUND_TRIP_MS = 50
 
 interface ScriptCommands {
   createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string): Promise<string[]>
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number, idleMs: number | '', hasClient: '1' | '0', userAgent: string, ip: string): Promise<[string, (string | number)?, string?, string?]>
+  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number, idleMs: number | '', hasClient: '1' | '0', userAgent: string, ip: string, epoch: string): Promise<[string, (string | number)?, string?, string?, string?]>
   endSession (session: string, spent: string, deniedSession: string, index: string, replay: string, accessTtl: number, sessionId: string): Promise<number>
   replacePasswordHash (account: string, expectedHash: string, newHash: string): Promise<number>
+  ensureEpoch (account: string, epoch: string): Promise<string | null>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
@@ -47,21 +49,26 @@ function parseRoles (stored: string | undefined): string[] {
   return roles
 }
 
-/** CHECK_ACCESS's answer: {1} denied, or {0, id, username, email, roles} (nils: no such account). */
-function accessState (reply: Reply): AccessState {
-  const [denied, id, username, email, roles] = Array.isArray(reply) ? reply : []
+/**
+ * CHECK_ACCESS's answer: {1} denied, or {0, id, epoch[, username, email, roles]} (nils: no such
+ * account, or no epoch yet).
+ */
+function accessState (reply: Reply, withAccount: boolean): AccessState {
+  const [denied, id, epoch, username, email, roles] = Array.isArray(reply) ? reply : []
   if (denied === 1) return { denied: true }
   if (denied !== 0) throw new StoreUnavailableError(new Error('an access check had a malformed answer'))
-  if (typeof id !== 'string') return { denied: false, account: null }
-  return {
-    denied: false,
-    account: {
-      id,
-      username: typeof username === 'string' ? username : '',
-      email: typeof email === 'string' && email !== '' ? email : null,
-      roles: parseRoles(typeof roles === 'string' ? roles : undefined),
-    },
-  }
+  const exists = typeof id === 'string'
+  const state: AccessState = { denied: false, accountExists: exists, epoch: typeof epoch === 'string' ? epoch : null }
+  if (!withAccount) return state
+  state.account = !exists
+    ? null
+    : {
+        id,
+        username: typeof username === 'string' ? username : '',
+        email: typeof email === 'string' && email !== '' ? email : null,
+        roles: parseRoles(typeof roles === 'string' ? roles : undefined),
+      }
+  return state
 }
 
 /**
@@ -117,6 +124,7 @@ export class RedisStore implements AuthStore {
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     redis.defineCommand('endSession', { numberOfKeys: 5, lua: END_SESSION })
     redis.defineCommand('replacePasswordHash', { numberOfKeys: 1, lua: REPLACE_PASSWORD_HASH })
+    redis.defineCommand('ensureEpoch', { numberOfKeys: 1, lua: ENSURE_EPOCH })
     const pipeline = new RedisPipeline({ url: options.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
     const store = new RedisStore(redis, pipeline, options.keyPrefix)
     await connectOrExplain(redis, options.url)
@@ -139,7 +147,12 @@ export class RedisStore implements AuthStore {
       email: fields.email === undefined || fields.email === '' ? null : fields.email,
       roles: parseRoles(fields.roles),
       passwordHash: fields.passwordHash ?? '',
+      ...(fields.epoch === undefined ? {} : { epoch: fields.epoch }),
     }
+  }
+
+  async ensureEpoch (userId: string, epoch: string, deadline?: number): Promise<string | null> {
+    return await this.#redis.run(() => this.#redis.client.ensureEpoch(this.#keys(userId).account, epoch), deadline)
   }
 
   async createUserIfAbsent (user: StoredUser): Promise<boolean> {
@@ -149,7 +162,8 @@ export class RedisStore implements AuthStore {
       'username', user.username,
       'email', user.email ?? '',
       'roles', JSON.stringify(user.roles),
-      'passwordHash', user.passwordHash
+      'passwordHash', user.passwordHash,
+      ...(user.epoch === undefined ? [] : ['epoch', user.epoch])
     ))
     return created === 1
   }
@@ -180,14 +194,14 @@ export class RedisStore implements AuthStore {
     // The script refuses to run (`late`) once its caller has given up, in Redis's clock.
     const givenUpAt = Math.min(Date.now() + COMMAND_TIMEOUT_MS, deadline ?? Infinity)
     const lateAfter = givenUpAt + this.#clockOffset - DEADLINE_MARGIN_MS
-    const [outcome, expiresAt, roles, sealed] = await this.#redis.guarded(givenUpAt, () => this.#redis.client.rotateRefreshToken(
+    const [outcome, expiresAt, roles, sealed, epoch] = await this.#redis.guarded(givenUpAt, () => this.#redis.client.rotateRefreshToken(
       keys.session(sid), keys.spent(sid), keys.deniedSession(sid), keys.account, keys.sessions, keys.replay(sid),
       presented.presentedHash, next.hash, accessTokenTtl, lateAfter, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs,
-      next.idleMs ?? '', next.client === undefined ? '0' : '1', next.client?.userAgent ?? '', next.client?.ip ?? ''
+      next.idleMs ?? '', next.client === undefined ? '0' : '1', next.client?.userAgent ?? '', next.client?.ip ?? '', next.epoch ?? randomId()
     ), deadline)
     if (outcome === 'late') throw new StoreUnavailableError(new Error('rotation reached Redis after its deadline'))
-    if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles) }
-    if (outcome === 'replayed') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles), sealed: sealed ?? '' }
+    if (outcome === 'rotated') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles), epoch: epoch ?? '' }
+    if (outcome === 'replayed') return { outcome, expiresAt: Number(expiresAt), roles: parseRoles(roles), sealed: sealed ?? '', epoch: epoch ?? '' }
     return { outcome: outcome === 'reused' ? 'reused' : 'invalid' }
   }
 
@@ -274,13 +288,12 @@ export class RedisStore implements AuthStore {
       const answer = (err: Error | null, reply: Reply) => {
         try {
           if (err !== null) throw new StoreUnavailableError(err)
-          resolve(typeof reply === 'number' ? { denied: reply > 0 } : accessState(reply))
+          resolve(accessState(reply, options.account))
         } catch (failure) {
           reject(failure)
         }
       }
-      if (options.account) this.#pipeline.evalScript(this.#checkAccess, [deniedSession, deniedToken, account], answer)
-      else this.#pipeline.send(['EXISTS', deniedSession, deniedToken], answer)
+      this.#pipeline.evalScript(this.#checkAccess, [deniedSession, deniedToken, account, options.account ? '1' : '0'], answer)
     })
   }
 

@@ -5,15 +5,25 @@ export interface StoredUser {
   email: string | null
   roles: string[]
   passwordHash: string
+  /**
+   * The account's store epoch: a random id written with the account, carried by its access tokens.
+   * A store that lost its data recreates the account with another, so no token from before the loss
+   * (revoked or not) is accepted again. Absent on an account created before epochs.
+   */
+  epoch?: string
 }
 
-/** An account as an access check reads it: everything but the password hash. */
-export type AccountSummary = Omit<StoredUser, 'passwordHash'>
+/** An account as an access check reads it: everything but the password hash and the epoch. */
+export type AccountSummary = Omit<StoredUser, 'passwordHash' | 'epoch'>
 
 /** What one access check found, in one read. */
 export interface AccessState {
   /** the session or the access token is denied */
   denied: boolean
+  /** (not denied) whether the account exists */
+  accountExists?: boolean
+  /** (not denied) the account's epoch; null when it has none (or does not exist) */
+  epoch?: string | null
   /** when asked for (and not denied): the account, null when it no longer exists */
   account?: AccountSummary | null
 }
@@ -75,6 +85,8 @@ export interface NextRefreshToken {
   sealed: string
   /** how long a replay of the presented token is answered with this successor; 0: never (strict) */
   graceMs: number
+  /** the epoch to give the account if it has none yet (created before epochs) */
+  epoch?: string
   /**
    * The idle bound: the rotation extends the session to now + idleMs, never past its absolute bound.
    * Unset: the session keeps its expiry.
@@ -85,10 +97,10 @@ export interface NextRefreshToken {
 }
 
 export type RotationOutcome =
-  /** `roles`: the account's roles now, for the new access token; `expiresAt`: the session's new expiry */
-  | { outcome: 'rotated', expiresAt: number, roles: string[] }
+  /** `roles`, `epoch`: the account's now, for the new access token; `expiresAt`: the session's new expiry */
+  | { outcome: 'rotated', expiresAt: number, roles: string[], epoch: string }
   /** the token was spent within the grace window and its successor is still live: `sealed` is that successor */
-  | { outcome: 'replayed', expiresAt: number, roles: string[], sealed: string }
+  | { outcome: 'replayed', expiresAt: number, roles: string[], sealed: string, epoch: string }
   /** the token was already spent: the whole session has been revoked */
   | { outcome: 'reused' }
   /** unknown, expired or revoked session, a token that was never issued, or an account that is gone */
@@ -116,6 +128,8 @@ export interface AuthStore {
   getUser (userId: string, deadline?: number): Promise<StoredUser | null>
   /** Creates the account unless one with this id exists; resolves true when it created it. */
   createUserIfAbsent (user: StoredUser): Promise<boolean>
+  /** The account's epoch, given `epoch` first if it has none; null when there is no such account. */
+  ensureEpoch (userId: string, epoch: string, deadline?: number): Promise<string | null>
   /**
    * Replaces the account's password hash if it is still `expectedHash` (the one the caller verified);
    * resolves whether it did. A concurrent change, or a deleted account, leaves it untouched: false.

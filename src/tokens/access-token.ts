@@ -14,6 +14,8 @@ export interface AccessTokenPayload {
   roles: string[]
   sid: string
   jti: string
+  /** the account's store epoch (src/store/types.ts); absent on tokens issued before epochs */
+  epoch?: string
 }
 
 export interface AccessTokenClaims extends AccessTokenPayload {
@@ -157,6 +159,7 @@ function hasAccessClaimShapes (claims: unknown): claims is AccessTokenClaims {
   if (typeof claims !== 'object' || claims === null) return false
   const c = claims as Partial<AccessTokenClaims>
   return typeof c.sub === 'string' && typeof c.sid === 'string' && typeof c.jti === 'string' &&
+    (c.epoch === undefined || typeof c.epoch === 'string') &&
     typeof c.iat === 'number' && typeof c.exp === 'number' &&
     Array.isArray(c.roles) && c.roles.every(role => typeof role === 'string')
 }

@@ -1,5 +1,5 @@
 import type { RequestDeadline } from '../deadline.js'
-import { InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
+import { AccessTokenExpiredError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
 import { randomId, userIdFor } from '../ids.js'
 import type { AccountSummary, AuthStore, SessionClient, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
@@ -91,6 +91,9 @@ export class TokenService {
     const { deadline } = caller
     const user = await this.#users.authenticate(username, password, caller.ip ?? '', deadline)
     if (user === null) throw new InvalidCredentialsError(userIdFor(username))
+    // An account from before epochs gets one at its first login.
+    const epoch = user.epoch ?? await this.#store.ensureEpoch(user.id, randomId(), deadline?.at)
+    if (epoch === null) throw new InvalidCredentialsError(userIdFor(username)) // deleted meanwhile
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
     const now = this.#now()
@@ -106,7 +109,7 @@ export class TokenService {
       maxSessionsPerUser: this.#maxSessionsPerUser,
       accessTokenTtl: this.#accessTokenTtl,
     }, deadline?.at)
-    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: ended }
+    return { ...this.#issue({ id: user.id, roles: user.roles, epoch }, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: ended }
   }
 
   /**
@@ -127,6 +130,7 @@ export class TokenService {
         sealed: this.#graceMs > 0 ? sealSuccessor(refreshToken, next.token) : '',
         graceMs: this.#graceMs,
         idleMs: this.#refreshTokenTtl * 1000,
+        epoch: randomId(),
         client: { userAgent: caller.userAgent, ip: caller.ip },
       },
       this.#accessTokenTtl,
@@ -137,7 +141,7 @@ export class TokenService {
     const successor = rotation.outcome === 'replayed' ? openSuccessor(refreshToken, rotation.sealed) : next.token
     if (successor === null) throw new InvalidRefreshTokenError('invalid', named)
     // Roles are the account's as of this rotation, so a changed account takes effect at refresh.
-    const user = { id: presented.userId, roles: rotation.roles }
+    const user = { id: presented.userId, roles: rotation.roles, epoch: rotation.epoch }
     return { ...this.#issue(user, presented.sessionId, successor, rotation.expiresAt, this.#now()), ...named, replayed: rotation.outcome === 'replayed' }
   }
 
@@ -207,14 +211,25 @@ export class TokenService {
     const claims = this.#codec.verify(accessToken)
     const state = await this.#store.checkAccess(claims.sub, claims.sid, claims.jti, options)
     if (state.denied) throw new InvalidAccessTokenError('The access token has been revoked')
-    if (!options.account) return { claims }
     // A valid token for an account that no longer exists authenticates nobody.
+    if (state.accountExists !== true) throw new InvalidAccessTokenError('The account of this token no longer exists')
+    if (claims.epoch === undefined) {
+      // Issued before epochs: good until its account has one, then as good as expired (its session,
+      // if the store still has it, refreshes into a token that carries the epoch).
+      if (state.epoch !== null && state.epoch !== undefined) throw new AccessTokenExpiredError()
+    } else if (claims.epoch !== state.epoch) {
+      // The store has lost what it knew when the token was issued (an account recreated after a
+      // restart without persistence, a flush, a failover to an empty replica): nothing from before
+      // the loss, revoked or not, is accepted again.
+      throw new InvalidAccessTokenError('The access token has been revoked')
+    }
+    if (!options.account) return { claims }
     if (state.account === undefined || state.account === null) throw new InvalidAccessTokenError('The account of this token no longer exists')
     return { claims, account: state.account }
   }
 
-  #issue (user: Pick<StoredUser, 'id' | 'roles'>, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
-    const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId() })
+  #issue (user: { id: string, roles: string[], epoch: string }, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
+    const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId(), epoch: user.epoch })
     return {
       accessToken,
       accessTokenTtl: this.#accessTokenTtl,

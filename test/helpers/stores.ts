@@ -31,8 +31,11 @@ export async function userSession<O extends Partial<NewSession>> (store: AuthSto
   return s
 }
 
+/** The epoch a rotation gives an account that has none (every account userSession makes). */
+export const EPOCH = 'test-epoch'
+
 /** A successor with no grace window: today's strict rotation. */
-export const strict = (hash: string) => ({ hash, sealed: '', graceMs: 0 })
+export const strict = (hash: string) => ({ hash, sealed: '', graceMs: 0, epoch: EPOCH })
 
 export const presented = (s: ReturnType<typeof session>, presentedHash = s.refreshHash) =>
   ({ userId: s.userId, sessionId: s.sessionId, presentedHash })
