@@ -34,7 +34,8 @@ export default fp(async function errors (fastify) {
     return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
   })
 
-  fastify.setNotFoundHandler(function (request, reply) {
-    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `No route ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}` })
+  // The path is not echoed: it may carry an id (a session's, a user's) that a 404 must not repeat.
+  fastify.setNotFoundHandler(function (_request, reply) {
+    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'No such route' })
   })
 }, { name: 'errors', dependencies: ['audit'] })

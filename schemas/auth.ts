@@ -69,8 +69,8 @@ export type PasswordChangeBody = Static<typeof PasswordChangeBody>
 
 /** RFC 7009 §2.1: the token to revoke, and optionally what kind it is. */
 export const RevokeBody = Type.Object({
-  token: Type.String({ minLength: 1, maxLength: 4096, description: 'A refresh token (its session ends) or an access token (denied until it expires; its session lives on)' }),
-  token_type_hint: Type.Optional(Type.String({ description: '`refresh_token` or `access_token`; not needed (the two differ in shape), any other value is ignored' })),
+  token: Type.String({ description: 'A refresh token (its session ends) or an access token (denied until it expires; its session lives on); anything else is answered the same' }),
+  token_type_hint: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description: '`refresh_token` or `access_token`; not needed (the two differ in shape), and ignored' })),
 }, {
   $id: 'RevokeRequest',
   description: 'RFC 7009 revocation request, as JSON or as `application/x-www-form-urlencoded`',

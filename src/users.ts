@@ -174,9 +174,13 @@ export class UserDirectory {
    * 503 while it keeps failing, never a 401 for a user who merely is not there yet.
    */
   reseed (): Promise<string[]> {
-    this.#seeded = this.#createMissing()
+    // One at a time: every login that finds a user missing after a flush joins the one under way.
+    this.#reseeding ??= this.#createMissing().finally(() => { this.#reseeding = undefined })
+    this.#seeded = this.#reseeding
     return this.#seeded
   }
+
+  #reseeding: Promise<string[]> | undefined
 
   async #whenSeeded (): Promise<void> {
     try {

@@ -74,6 +74,7 @@ t.test('three instances on one Redis: logins, refreshes, session ends and passwo
 
   t.equal((await a.inject({ method: 'POST', url: '/auth/password', headers: bearer(tablet.access_token), payload: { current_password: USERS.alice.password, new_password: 'a brand new passphrase' } })).statusCode, 204, 'A changes the password from the tablet')
   t.same(await everywhere(tablet.access_token), [200, 200, 200], 'the tablet\'s session lives everywhere')
+  t.same(await everywhere(rotated.access_token), [401, 401, 401], 'the phone\'s session is ended everywhere')
   const phoneNow = await b.inject({ url: '/auth/sessions', headers: bearer(tablet.access_token) })
   t.same(phoneNow.json().sessions.map((s: { current: boolean }) => s.current), [true], 'B lists only the tablet\'s session')
   for (const app of all) t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: USERS.alice })).statusCode, 401, 'the old password fails on every instance')

@@ -67,6 +67,27 @@ for (const store of STORE_KINDS) {
       t.equal(loginLimited.statusCode, 429, 'the same counter as logins: alice cannot log in from there either this minute')
     })
 
+    t.test('a login with the old password racing the change never leaves a working session behind', async (t) => {
+      const { app } = await buildTestApp(t, store)
+      let password = USERS.alice.password
+      for (let round = 0; round < 6; round++) {
+        const tokens = await loginTokens(app, { username: USERS.alice.username, password })
+        const next = `round ${round} new passphrase`
+        const [raced, changed] = await Promise.all([
+          app.inject({ method: 'POST', url: '/auth/login', remoteAddress: `198.51.100.${round + 1}`, payload: { username: USERS.alice.username, password } }),
+          app.inject({ method: 'POST', url: '/auth/password', remoteAddress: `198.51.100.${round + 1}`, headers: bearer(tokens.access_token), payload: { current_password: password, new_password: next } }),
+        ])
+        t.equal(changed?.statusCode, 204, `round ${round}: changed`)
+        if (raced?.statusCode === 200) {
+          t.equal((await profile(app, bearer(raced.json().access_token))).statusCode, 401, `round ${round}: the racing login's session was ended`)
+          t.equal((await refresh(app, raced.json().refresh_token)).statusCode, 401)
+        } else {
+          t.equal(raced?.statusCode, 401, `round ${round}: the racing login was refused`)
+        }
+        password = next
+      }
+    })
+
     t.test('two changes at once with the right password: one wins, the other is refused', async (t) => {
       const { app } = await buildTestApp(t, store)
       const tokens = await loginTokens(app, USERS.alice)

@@ -42,8 +42,12 @@ for (const store of STORE_KINDS) {
         { token: `${tokens.refresh_token.slice(0, -2)}xx` },
         { token: tokens.access_token.slice(0, -3) + 'abc', token_type_hint: 'access_token' },
         { token: 'x', token_type_hint: 'something_else' },
+        { token: '' },
+        { token: 'x'.repeat(10_000) },
       ].map(payload => app.inject({ method: 'POST', url: '/auth/revoke', payload })))
-      t.same(answers.map(a => [a.statusCode, a.body]), Array(5).fill([200, '']), 'unknown, malformed, forged: all 200, empty')
+      t.same(answers.map(a => [a.statusCode, a.body]), Array(7).fill([200, '']), 'unknown, malformed, forged, empty, huge: all 200, empty')
+      const twoHints = await app.inject({ method: 'POST', url: '/auth/revoke', headers: FORM, payload: 'token=x&token_type_hint=a&token_type_hint=b' })
+      t.same([twoHints.statusCode, twoHints.body], [200, ''], 'a hint given twice in a form is ignored too')
       t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'and nothing was revoked')
       t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200)
 

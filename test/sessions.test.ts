@@ -64,6 +64,9 @@ for (const store of STORE_KINDS) {
 
       const notFound = await Promise.all([sidOf(roots), 'no-such-session', 'x'.repeat(500), '%00%22<>', sidOf(other) + 'x'].map(id =>
         app.inject({ method: 'DELETE', url: `/auth/sessions/${id}`, headers: bearer(mine.access_token) })))
+      const trailing = await app.inject({ method: 'DELETE', url: `/auth/sessions/${sidOf(other)}/`, headers: bearer(mine.access_token) })
+      t.equal(trailing.statusCode, 404, 'a path past the id: no such route')
+      t.notMatch(trailing.body, sidOf(other), 'which does not echo the id either')
       for (const answer of notFound) {
         t.equal(answer.statusCode, 404)
         t.equal(answer.body, notFound[0]?.body, 'byte for byte the same body, whoever\'s or whatever the id')
@@ -128,6 +131,15 @@ for (const store of STORE_KINDS) {
       t.same((audit[0]?.sessionIds as string[]).sort(), alice.map(sidOf).sort(), 'the audit line names the ended sessions')
     })
 
+    t.test('behind a trusted proxy, a session records the forwarded client address', async (t) => {
+      const { app } = await buildTestApp(t, store, { TRUST_PROXY: '10.0.0.1' })
+      const viaProxy = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '198.51.100.23' }, payload: USERS.alice })
+      const forged = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '203.0.113.50', headers: { 'x-forwarded-for': '198.51.100.99' }, payload: USERS.alice })
+      const listed = await sessionsOf(app, viaProxy.json().access_token)
+      t.same(listed.map(s => s.ip).sort(), ['198.51.100.23', '203.0.113.50'], 'the proxy\'s client, and an untrusted sender\'s own address (its header ignored)')
+      t.equal(forged.statusCode, 200)
+    })
+
     t.test('cookie-authenticated ends from another site are refused (CSRF), and end nothing', async (t) => {
       const { app } = await buildTestApp(t, store)
       const browser = await loginFrom(app, USERS.alice, { ip: '203.0.113.5' }, { 'x-auth-mode': 'cookie' })
@@ -135,6 +147,10 @@ for (const store of STORE_KINDS) {
       const headers = { origin: 'https://evil.example.com' }
       t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', cookies, headers })).statusCode, 403)
       t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${sidOf({ refresh_token: String(browser.cookies.get('refresh_token')?.value) })}`, cookies, headers })).statusCode, 403)
+      const change = await app.inject({ method: 'POST', url: '/auth/password', cookies, headers, payload: { current_password: USERS.alice.password, new_password: 'a forged new passphrase' } })
+      t.equal(change.statusCode, 403)
+      t.equal(change.json().code, 'CROSS_SITE_REQUEST', 'a password change too')
+      t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: USERS.alice })).statusCode, 200, 'the password is unchanged')
       t.equal((await app.inject({ url: '/api/profile', cookies })).statusCode, 200, 'the session lives')
     })
   })

@@ -84,6 +84,16 @@ for (const [kind, open] of STORES) {
       t.equal(await denied(store, stranger.userId, stranger.sessionId, 'j'), false, 'other accounts untouched')
     })
 
+    t.test('a session is created only while the password its login verified is still the account\'s', async (t) => {
+      const store = await open(t)
+      const s = await userSession(store)
+      t.same(await store.createSession({ ...s, sessionId: randomId(), passwordHash: 'h' }), { ended: [] }, 'verified against the stored hash: created')
+      await store.replacePasswordHash(s.userId, 'h', 'h2')
+      const late = { ...s, sessionId: randomId(), passwordHash: 'h' }
+      t.equal(await store.createSession(late), null, 'the password changed meanwhile: refused')
+      t.notOk((await store.listSessions(s.userId)).some(listed => listed.id === late.sessionId), 'and nothing was created')
+    })
+
     t.test('ending sessions while they rotate: none survives, none is revived', async (t) => {
       const store = await open(t)
       const sessions = [await userSession(store)]
@@ -116,5 +126,27 @@ t.test('redis: ended sessions leave no keys but their denial, and the index foll
     const keys = (await keysUnder(redis, prefix)).sort()
     t.same(keys, [`${base}:account`, `${base}:deny:sid:${other.sessionId}`, `${base}:deny:sid:${s.sessionId}`].sort(), 'the account and the two denials (tombstones) only')
     t.ok(await redis.ttl(`${base}:deny:sid:${s.sessionId}`) <= ACCESS_TTL, 'a tombstone lives as long as the access tokens it denies')
+  })
+})
+
+t.test('redis: ending sessions shortens the index\'s life to what is left in it, and a tombstone stops a revived session', async (t) => {
+  const prefix = uniqueKeyPrefix()
+  const store = await redisStore(t, prefix)
+  const short = await userSession(store, { expiresAt: Date.now() + 60_000 })
+  const long = await userSession(store, { userId: short.userId, expiresAt: Date.now() + 3_600_000 })
+  const base = `${prefix}{user:${short.userId}}`
+  await withRedis(await testRedisUrl(), async (redis) => {
+    t.ok(await redis.pttl(`${base}:sessions`) > 3_590_000, 'the index lives as long as the long session')
+    await store.endSession(short.userId, long.sessionId, ACCESS_TTL)
+    const left = await redis.pttl(`${base}:sessions`)
+    t.ok(left > 0 && left <= 60_000, `ending it: the index lives as long as the short one (${left} ms)`)
+    await store.revokeSession({ userId: short.userId, sessionId: short.sessionId, accessTokenTtl: ACCESS_TTL })
+    t.equal(await redis.exists(`${base}:sessions`), 0, 'the last one revoked: no index left')
+
+    // A session key written back after its end (a writer that raced the end, or a restored backup):
+    // its tombstone still refuses every rotation.
+    await redis.hset(`${base}:session:${long.sessionId}`, 'refresh', long.refreshHash, 'expiresAt', String(long.expiresAt))
+    t.match(await store.rotateRefreshToken(presented(long), strict(sha256(randomId())), ACCESS_TTL), { outcome: 'invalid' }, 'refused while the tombstone stands')
+    t.equal(await redis.hget(`${base}:session:${long.sessionId}`, 'refresh'), long.refreshHash, 'and nothing was spent')
   })
 })

@@ -63,7 +63,8 @@ export class MemoryStore implements AuthStore {
     return true
   }
 
-  async createSession (session: NewSession): Promise<{ ended: string[] }> {
+  async createSession (session: NewSession): Promise<{ ended: string[] } | null> {
+    if (session.passwordHash !== undefined && this.#users.get(session.userId)?.passwordHash !== session.passwordHash) return null
     const createdAt = session.createdAt ?? this.#now()
     this.#sessions.set(sessionKey(session.userId, session.sessionId), {
       refreshHash: session.refreshHash,

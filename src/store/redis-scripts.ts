@@ -4,15 +4,17 @@
  */
 
 /**
- * KEYS: session, index
+ * KEYS: session, index, account
  * ARGV: refreshHash, expiresAt (epoch ms), sessionId, maxSessionsPerUser, maxExpiresAt, createdAt,
- *       userAgent, ip ('' when absent)
- * → the ids of the user's oldest sessions beyond the bound (the caller ends them)
+ *       userAgent, ip ('' when absent), verifiedPasswordHash ('' checks nothing)
+ * → the ids of the user's oldest sessions beyond the bound (the caller ends them); nil, creating
+ *   nothing, when the account's password hash is no longer the one the login verified
  *
  * The index (a sorted set: session id by expiry) drops what has expired and lives as long as the
  * longest-lived session in it.
  */
 export const CREATE_SESSION = `
+if ARGV[9] ~= '' and redis.call('HGET', KEYS[3], 'passwordHash') ~= ARGV[9] then return false end
 redis.call('HSET', KEYS[1], 'refresh', ARGV[1], 'expiresAt', ARGV[2], 'maxExpiresAt', ARGV[5],
   'createdAt', ARGV[6], 'lastUsedAt', ARGV[6], 'userAgent', ARGV[7], 'ip', ARGV[8])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
@@ -63,6 +65,8 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return {'invalid'} end
 local function revoke ()
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[6])
   redis.call('ZREM', KEYS[5], ARGV[5])
+  local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', KEYS[5], last[2]) else redis.call('DEL', KEYS[5]) end
   redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 end
 local live = redis.call('HGET', KEYS[1], 'refresh')
@@ -129,6 +133,8 @@ if not live then return 0 end
 if live ~= ARGV[1] and not redis.call('LPOS', KEYS[2], ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
 redis.call('ZREM', KEYS[4], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[4], last[2]) else redis.call('DEL', KEYS[4]) end
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
 return 1
 `
@@ -177,6 +183,9 @@ return redis.call('HGET', KEYS[1], 'epoch')
  */
 export const END_SESSION = `
 redis.call('ZREM', KEYS[4], ARGV[2])
+-- The index lives no longer than the longest-lived session left in it.
+local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[4], last[2]) else redis.call('DEL', KEYS[4]) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[1])
@@ -192,5 +201,12 @@ return 1
 export const REPLACE_PASSWORD_HASH = `
 if redis.call('HGET', KEYS[1], 'passwordHash') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'passwordHash', ARGV[2])
+return 1
+`
+
+/** KEYS: index → the index lives no longer than the longest-lived session left in it (gone when empty). */
+export const RETIME_INDEX = `
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) else redis.call('DEL', KEYS[1]) end
 return 1
 `

@@ -6,7 +6,7 @@ import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
 import { BoundedRedis, COMMAND_TIMEOUT_MS } from './bounded-redis.js'
 import { COUNT_IN_WINDOW, RedisRateCounter } from './redis-rate-counter.js'
-import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, ENSURE_EPOCH, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, ENSURE_EPOCH, RETIME_INDEX, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
 import type { Reply } from './resp.js'
 import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
@@ -17,11 +17,12 @@ const CLOCK_SYNC_INTERVAL_MS = 60_000
 const CLOCK_SYNC_MAX_ROUND_TRIP_MS = 50
 
 interface ScriptCommands {
-  createSession (session: string, index: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string): Promise<string[]>
+  createSession (session: string, index: string, account: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string, verifiedPasswordHash: string): Promise<string[] | null>
   rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number, idleMs: number | '', hasClient: '1' | '0', userAgent: string, ip: string, epoch: string): Promise<[string, (string | number)?, string?, string?, string?]>
   endSession (session: string, spent: string, deniedSession: string, index: string, replay: string, accessTtl: number, sessionId: string): Promise<number>
   replacePasswordHash (account: string, expectedHash: string, newHash: string): Promise<number>
   ensureEpoch (account: string, epoch: string): Promise<string | null>
+  retimeIndex (index: string): Promise<number>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
 }
@@ -118,13 +119,14 @@ export class RedisStore implements AuthStore {
   /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
   static async connect (options: RedisStoreOptions): Promise<RedisStore> {
     const redis = failFastRedis(options.url) as ScriptedRedis
-    redis.defineCommand('createSession', { numberOfKeys: 2, lua: CREATE_SESSION })
+    redis.defineCommand('createSession', { numberOfKeys: 3, lua: CREATE_SESSION })
     redis.defineCommand('rotateRefreshToken', { numberOfKeys: 6, lua: ROTATE_REFRESH_TOKEN })
     redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 5, lua: REVOKE_BY_REFRESH_TOKEN })
     redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
     redis.defineCommand('endSession', { numberOfKeys: 5, lua: END_SESSION })
     redis.defineCommand('replacePasswordHash', { numberOfKeys: 1, lua: REPLACE_PASSWORD_HASH })
     redis.defineCommand('ensureEpoch', { numberOfKeys: 1, lua: ENSURE_EPOCH })
+    redis.defineCommand('retimeIndex', { numberOfKeys: 1, lua: RETIME_INDEX })
     const pipeline = new RedisPipeline({ url: options.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
     const store = new RedisStore(redis, pipeline, options.keyPrefix)
     await connectOrExplain(redis, options.url)
@@ -173,13 +175,15 @@ export class RedisStore implements AuthStore {
     return replaced === 1
   }
 
-  async createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }> {
+  async createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] } | null> {
     const keys = this.#keys(session.userId)
     const beyond = await this.#redis.run(() => this.#redis.client.createSession(
-      keys.session(session.sessionId), keys.sessions,
+      keys.session(session.sessionId), keys.sessions, keys.account,
       session.refreshHash, session.expiresAt, session.sessionId, session.maxSessionsPerUser,
-      session.maxExpiresAt ?? session.expiresAt, session.createdAt ?? Date.now(), session.client?.userAgent ?? '', session.client?.ip ?? ''
+      session.maxExpiresAt ?? session.expiresAt, session.createdAt ?? Date.now(), session.client?.userAgent ?? '', session.client?.ip ?? '',
+      session.passwordHash ?? ''
     ), deadline)
+    if (beyond === null) return null
     // Ending them is a second step (their keys are known only now, and a script may touch only the
     // keys it is given); run twice, by two logins at once, it ends each session once.
     for (const sessionId of beyond) {
@@ -219,7 +223,8 @@ export class RedisStore implements AuthStore {
     const multi = this.#redis.client.multi()
       .del(keys.session(revocation.sessionId), keys.spent(revocation.sessionId), keys.replay(revocation.sessionId))
       .zrem(keys.sessions, revocation.sessionId)
-      .set(keys.deniedSession(revocation.sessionId), '1', 'EX', revocation.accessTokenTtl)
+      .set(keys.deniedSession(revocation.sessionId), '1', 'EX', revocation.accessTokenTtl);
+    (multi as unknown as ScriptCommands).retimeIndex(keys.sessions)
     if (revocation.accessToken !== undefined) {
       multi.set(keys.deniedToken(revocation.accessToken.tokenId), '1', 'EX', revocation.accessToken.ttl)
     }

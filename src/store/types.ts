@@ -64,6 +64,11 @@ export interface NewSession {
   /** epoch ms; unset: now */
   createdAt?: number
   client?: SessionClient
+  /**
+   * The password hash the login verified: the session is created only if it is still the account's
+   * (a password change that finished during the check wins; its caller ends every other session).
+   */
+  passwordHash?: string
   /** the account's live sessions are at most this many: creating one more ends the oldest */
   maxSessionsPerUser: number
   /** how long access tokens of an ended session may still be alive: its sid stays denied that long */
@@ -136,8 +141,11 @@ export interface AuthStore {
    */
   replacePasswordHash (userId: string, expectedHash: string, newHash: string, deadline?: number): Promise<boolean>
 
-  /** Creates the session; resolves with the ids of the oldest sessions it ended to stay within the bound. */
-  createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] }>
+  /**
+   * Creates the session; resolves with the ids of the oldest sessions it ended to stay within the
+   * bound, or null when the password it was verified against is no longer the account's.
+   */
+  createSession (session: NewSession, deadline?: number): Promise<{ ended: string[] } | null>
   /**
    * Spends the presented refresh token and stores `next` as the session's live token, in one
    * atomic step, reading the account's roles in the same step. The token spent last, presented again

@@ -3,7 +3,7 @@ import { AccessTokenExpiredError, InvalidAccessTokenError, InvalidCredentialsErr
 import { randomId, userIdFor } from '../ids.js'
 import type { AccountSummary, AuthStore, SessionClient, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
-import type { AccessTokenClaims, AccessTokenCodec } from './access-token.js'
+import { ACCESS_TOKEN_MAX_LENGTH, type AccessTokenClaims, type AccessTokenCodec } from './access-token.js'
 import { newRefreshToken, parseRefreshToken } from './refresh-token.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
 
@@ -98,7 +98,7 @@ export class TokenService {
     const refresh = newRefreshToken(user.id, sessionId)
     const now = this.#now()
     const expiresAt = now + this.#refreshTokenTtl * 1000
-    const { ended } = await this.#store.createSession({
+    const created = await this.#store.createSession({
       userId: user.id,
       sessionId,
       refreshHash: refresh.hash,
@@ -108,8 +108,11 @@ export class TokenService {
       client: { userAgent: caller.userAgent, ip: caller.ip },
       maxSessionsPerUser: this.#maxSessionsPerUser,
       accessTokenTtl: this.#accessTokenTtl,
+      // A password change that finished while this login checked the old password wins.
+      passwordHash: user.passwordHash,
     }, deadline?.at)
-    return { ...this.#issue({ id: user.id, roles: user.roles, epoch }, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: ended }
+    if (created === null) throw new InvalidCredentialsError(user.id)
+    return { ...this.#issue({ id: user.id, roles: user.roles, epoch }, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: created.ended }
   }
 
   /**
@@ -187,6 +190,7 @@ export class TokenService {
   async revoke (token: string, deadline?: RequestDeadline): Promise<{ endedSession?: { userId: string, sessionId: string }, deniedToken?: { userId: string, sessionId: string } }> {
     // Consulted whatever the token is, as logout does: an outage is a 503 for garbage too.
     await this.#store.ping(deadline?.at)
+    if (token.length > ACCESS_TOKEN_MAX_LENGTH) return {}
     const presented = parseRefreshToken(token)
     if (presented !== null) {
       const ended = await this.#store.revokeSessionByRefreshToken(
