@@ -29,7 +29,7 @@ export default fp(async function jwt (fastify) {
   // Consulted only for tokens that failed as expired: built once, uncached.
   const ignoringExpiry = createVerifier({ ...options.verify, key: options.secret, ignoreExpiration: true, cache: false })
   fastify.decorate('accessTokens', accessTokenCodec({
-    sign: (payload) => fastify.jwt.sign(payload),
+    sign: (payload, lifetime) => lifetime === undefined ? fastify.jwt.sign(payload) : fastify.jwt.sign(payload, { expiresIn: `${lifetime}s` }),
     verify: (token) => fastify.jwt.verify(token),
     verifyIgnoringExpiry: (token) => ignoringExpiry(token),
   }, fastify.config.accessTokenTtl))

@@ -69,7 +69,7 @@ for (const store of STORE_KINDS) {
 
     t.test('a login with the old password racing the change never leaves a working session behind', async (t) => {
       const { app } = await buildTestApp(t, store)
-      let password = USERS.alice.password
+      let password: string = USERS.alice.password
       for (let round = 0; round < 6; round++) {
         const tokens = await loginTokens(app, { username: USERS.alice.username, password })
         const next = `round ${round} new passphrase`

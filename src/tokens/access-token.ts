@@ -27,7 +27,8 @@ export interface AccessTokenClaims extends AccessTokenPayload {
 
 /** A signer/verifier pair as fast-jwt makes them (and @fastify/jwt exposes them). */
 export interface JwtFunctions {
-  sign (payload: AccessTokenPayload): string
+  /** `lifetime` (seconds): shorter than the configured one, for a token that must not outlive its session */
+  sign (payload: AccessTokenPayload, lifetime?: number): string
   verify (token: string): unknown
   /** the same checks but the expiry: tells an expired token from an invalid one */
   verifyIgnoringExpiry (token: string): unknown
@@ -38,7 +39,8 @@ export interface JwtFunctions {
  * (asymmetric keys by `kid`, JWKS of external OpenID providers) plug in behind `verify`.
  */
 export interface AccessTokenCodec {
-  sign (payload: AccessTokenPayload): string
+  /** `lifetime` (seconds): at most ACCESS_TOKEN_TTL; unset: ACCESS_TOKEN_TTL */
+  sign (payload: AccessTokenPayload, lifetime?: number): string
   /** Claims of a valid token; throws InvalidAccessTokenError otherwise. Never consults the denylist. */
   verify (token: string): AccessTokenClaims
 }
@@ -111,7 +113,7 @@ class VerifiedTokens {
 export function accessTokenCodec (jwt: JwtFunctions, lifetime: number, now: () => number = Date.now): AccessTokenCodec {
   const verified = new VerifiedTokens()
   return {
-    sign: (payload) => jwt.sign(payload),
+    sign: (payload, shorter) => jwt.sign(payload, shorter === undefined || shorter >= lifetime ? undefined : Math.max(1, Math.floor(shorter))),
     verify (token) {
       const known = verified.get(token, now())
       if (known !== undefined) return known

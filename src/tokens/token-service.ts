@@ -233,10 +233,13 @@ export class TokenService {
   }
 
   #issue (user: { id: string, roles: string[], epoch: string }, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
-    const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId(), epoch: user.epoch })
+    // An access token never outlives its session: ending a session then denies every token it issued
+    // (a session that reached SESSION_MAX_AGE is gone from the index that logout-all reads).
+    const lifetime = Math.max(1, Math.min(this.#accessTokenTtl, Math.floor((expiresAt - now) / 1000)))
+    const accessToken = this.#codec.sign({ sub: user.id, roles: user.roles, sid: sessionId, jti: randomId(), epoch: user.epoch }, lifetime)
     return {
       accessToken,
-      accessTokenTtl: this.#accessTokenTtl,
+      accessTokenTtl: lifetime,
       refreshToken,
       refreshTokenTtl: Math.max(1, Math.floor((expiresAt - now) / 1000)),
     }
