@@ -326,10 +326,10 @@ export interface components {
          *     }
          */
         RevokeRequest: {
-            /** @description A refresh token (its session ends) or an access token (denied until it expires; its session lives on) */
+            /** @description A refresh token (its session ends) or an access token (denied until it expires; its session lives on); anything else is answered the same */
             token: string;
-            /** @description `refresh_token` or `access_token`; not needed (the two differ in shape), any other value is ignored */
-            token_type_hint?: string;
+            /** @description `refresh_token` or `access_token`; not needed (the two differ in shape), and ignored */
+            token_type_hint?: string | string[];
         };
         /**
          * @description A new access token and, in body mode, a new refresh token
