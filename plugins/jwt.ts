@@ -2,6 +2,7 @@ import fastifyJwt from '@fastify/jwt'
 import { createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import { accessTokenCodec, accessTokenJwtOptions, type AccessTokenClaims, type AccessTokenCodec, type AccessTokenPayload } from '../src/tokens/access-token.js'
+import { KeyRing } from '../src/tokens/key-ring.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -24,13 +25,26 @@ declare module 'fastify' {
  * `request.jwtVerify` or the `trusted` option.
  */
 export default fp(async function jwt (fastify) {
-  const options = accessTokenJwtOptions(fastify.config)
+  const { config } = fastify
+  const keys = new KeyRing(config.jwt.secret, config.jwt.previousSecrets)
+  const options = accessTokenJwtOptions(config, keys.signing.kid)
+  // @fastify/jwt signs (with the signing key's `kid` in the header); verification picks the key the
+  // token names and pins that key's algorithm, never the token's.
   await fastify.register(fastifyJwt, options)
-  // Consulted only for tokens that failed as expired: built once, uncached.
-  const ignoringExpiry = createVerifier({ ...options.verify, key: options.secret, ignoreExpiration: true, cache: false })
+  const verifiers = new Map(keys.keys.map(key => [key.kid, {
+    verify: createVerifier({ ...options.verify, algorithms: [key.algorithm], key: key.key, cache: false }),
+    // Consulted only for tokens that failed as expired.
+    ignoringExpiry: createVerifier({ ...options.verify, algorithms: [key.algorithm], key: key.key, ignoreExpiration: true, cache: false }),
+  }]))
+  const verifierFor = (token: string) => {
+    const key = keys.keyFor(token)
+    const verifier = key === undefined ? undefined : verifiers.get(key.kid)
+    if (verifier === undefined) throw new Error('the token names a key this service does not hold')
+    return verifier
+  }
   fastify.decorate('accessTokens', accessTokenCodec({
     sign: (payload, lifetime) => lifetime === undefined ? fastify.jwt.sign(payload) : fastify.jwt.sign(payload, { expiresIn: `${lifetime}s` }),
-    verify: (token) => fastify.jwt.verify(token),
-    verifyIgnoringExpiry: (token) => ignoringExpiry(token),
-  }, fastify.config.accessTokenTtl))
+    verify: (token) => verifierFor(token).verify(token),
+    verifyIgnoringExpiry: (token) => verifierFor(token).ignoringExpiry(token),
+  }, config.accessTokenTtl))
 }, { name: 'jwt', dependencies: ['config'] })

@@ -20,6 +20,7 @@ const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'auth:' }),
   JWT_SECRET: Type.Optional(Type.String()),
+  JWT_PREVIOUS_SECRETS: Type.String({ default: '' }),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'token-auth-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-auth-api' }),
   ACCESS_TOKEN_TTL: Seconds(900),
@@ -55,6 +56,8 @@ export interface Config {
     secret: Buffer
     /** true when no JWT_SECRET was given and a random one was made for this process */
     secretGenerated: boolean
+    /** secrets tokens still verify with while they are retired (JWT_PREVIOUS_SECRETS); never used to sign */
+    previousSecrets: Buffer[]
     issuer: string
     audience: string
   }
@@ -115,6 +118,10 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < MIN_SECRET_BYTES) {
     throw new ConfigError(`JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`)
   }
+  const previousSecrets = env.JWT_PREVIOUS_SECRETS.split(',').map(secret => secret.trim()).filter(secret => secret !== '')
+  if (previousSecrets.some(secret => Buffer.byteLength(secret) < MIN_SECRET_BYTES)) {
+    throw new ConfigError(`JWT_PREVIOUS_SECRETS: each secret must be at least ${MIN_SECRET_BYTES} bytes`)
+  }
   if (isProduction) {
     // 0 turns limits off for benchmarks; in production it would leave passwords open to guessing.
     for (const name of ['RATE_LIMIT_MAX', 'RATE_LIMIT_LOGIN_MAX', 'RATE_LIMIT_REFRESH_MAX'] as const) {
@@ -144,6 +151,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     jwt: {
       secret: env.JWT_SECRET === undefined ? randomBytes(MIN_SECRET_BYTES) : Buffer.from(env.JWT_SECRET),
       secretGenerated: env.JWT_SECRET === undefined,
+      previousSecrets: previousSecrets.map(secret => Buffer.from(secret)),
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
     },

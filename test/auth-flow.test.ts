@@ -1,5 +1,6 @@
 import t from 'tap'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { hmacKeyId } from '../src/tokens/key-ring.js'
+import { STORE_KINDS, TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { charChanged } from './helpers/bad-input.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
 
@@ -23,7 +24,7 @@ for (const store of STORE_KINDS) {
       t.match(body.refresh_token, /^[\w-]{22}\.[\w-]{22}\.[\w-]{43}$/, '256-bit secret behind a locator')
 
       const { header, payload } = decodeJwt(body.access_token)
-      t.same(header, { alg: 'HS256', typ: 'at+jwt' })
+      t.same(header, { alg: 'HS256', typ: 'at+jwt', kid: hmacKeyId(Buffer.from(TEST_SECRET)) }, 'the key named by its RFC 7638 thumbprint')
       t.same(Object.keys(payload).sort(), ['aud', 'epoch', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub'])
       t.match(payload.epoch, /^[\w-]{22}$/, 'the account\'s store epoch')
       t.equal(payload.iss, config.jwt.issuer)

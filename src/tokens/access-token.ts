@@ -55,7 +55,7 @@ export interface AccessTokenJwtOptions {
   verify: Partial<VerifierOptions>
 }
 
-export function accessTokenJwtOptions (config: Pick<Config, 'jwt' | 'accessTokenTtl'>): AccessTokenJwtOptions {
+export function accessTokenJwtOptions (config: Pick<Config, 'jwt' | 'accessTokenTtl'>, kid: string): AccessTokenJwtOptions {
   return {
     secret: config.jwt.secret,
     sign: {
@@ -64,7 +64,7 @@ export function accessTokenJwtOptions (config: Pick<Config, 'jwt' | 'accessToken
       aud: config.jwt.audience,
       // A string is read as a duration by both @fastify/jwt (numbers: seconds) and fast-jwt (numbers: ms).
       expiresIn: `${config.accessTokenTtl}s`,
-      header: { alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE },
+      header: { alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid },
     },
     verify: {
       algorithms: [ACCESS_TOKEN_ALGORITHM],
