@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Signs and verifies access tokens: the one seam every key source goes behind. */
     accessTokens: AccessTokenCodec
+    /** The keys access tokens are signed and verified with (their public halves published as JWKS). */
+    signingKeys: KeyRing
   }
 }
 
@@ -26,7 +28,7 @@ declare module 'fastify' {
  */
 export default fp(async function jwt (fastify) {
   const { config } = fastify
-  const keys = new KeyRing(config.jwt.secret, config.jwt.previousSecrets)
+  const keys = new KeyRing({ algorithm: config.jwt.algorithm, secret: config.jwt.secret, privateKey: config.jwt.privateKey, previousSecrets: config.jwt.previousSecrets })
   const options = accessTokenJwtOptions(config, keys.signing.kid)
   // @fastify/jwt signs (with the signing key's `kid` in the header); verification picks the key the
   // token names and pins that key's algorithm, never the token's.
@@ -42,6 +44,7 @@ export default fp(async function jwt (fastify) {
     if (verifier === undefined) throw new Error('the token names a key this service does not hold')
     return verifier
   }
+  fastify.decorate('signingKeys', keys)
   fastify.decorate('accessTokens', accessTokenCodec({
     sign: (payload, lifetime) => lifetime === undefined ? fastify.jwt.sign(payload) : fastify.jwt.sign(payload, { expiresIn: `${lifetime}s` }),
     verify: (token) => verifierFor(token).verify(token),

@@ -21,6 +21,7 @@ import adminRoutes from '../routes/admin.js'
 import apiRoutes from '../routes/api.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
+import jwksRoutes from '../routes/jwks.js'
 import passwordRoutes from '../routes/password.js'
 import revokeRoutes from '../routes/revoke.js'
 import sessionRoutes from '../routes/sessions.js'
@@ -91,6 +92,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(schemasPlugin)
 
   await app.register(healthRoutes)
+  await app.register(jwksRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(sessionRoutes, { prefix: '/auth' })
   await app.register(passwordRoutes, { prefix: '/auth' })

@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, type KeyObject } from 'node:crypto'
 import { BlockList, isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { NAMED_PROXY_RANGES, parseAddress } from './client-address.js'
+import { loadPrivateKey, type SigningAlgorithm } from './tokens/signing-key.js'
 
-/** Raised when the environment cannot give a safe configuration; the message names the variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+import { ConfigError } from './config-error.js'
+
+export { ConfigError }
 
 const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, maximum: 31_536_000, default: defaultValue })
 const PerMinute = (defaultValue: number) => Type.Integer({ minimum: 0, maximum: 1_000_000, default: defaultValue })
@@ -20,6 +20,8 @@ const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'auth:' }),
   JWT_SECRET: Type.Optional(Type.String()),
+  JWT_ALGORITHM: Type.Union(['HS256', 'EdDSA', 'ES256', 'RS256'].map(a => Type.Literal(a)), { default: 'HS256' }),
+  JWT_PRIVATE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   JWT_PREVIOUS_SECRETS: Type.String({ default: '' }),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'token-auth-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-auth-api' }),
@@ -58,6 +60,9 @@ export interface Config {
     secretGenerated: boolean
     /** secrets tokens still verify with while they are retired (JWT_PREVIOUS_SECRETS); never used to sign */
     previousSecrets: Buffer[]
+    /** HS256 signs with `secret`; the others with `privateKey` (JWT_PRIVATE_KEY_FILE) */
+    algorithm: SigningAlgorithm
+    privateKey: KeyObject | undefined
     issuer: string
     audience: string
   }
@@ -112,7 +117,12 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   if (isProduction && env.REDIS_URL === undefined) {
     throw new ConfigError('REDIS_URL is required in production (the in-memory store serves one process only)')
   }
-  if (env.JWT_SECRET === undefined && isProduction) {
+  const algorithm = env.JWT_ALGORITHM as SigningAlgorithm
+  const privateKey = algorithm === 'HS256' ? undefined : loadPrivateKey(algorithm, env.JWT_PRIVATE_KEY_FILE)
+  if (algorithm !== 'HS256' && env.JWT_SECRET !== undefined) {
+    throw new ConfigError(`JWT_SECRET is for HS256; JWT_ALGORITHM=${algorithm} signs with JWT_PRIVATE_KEY_FILE (unset JWT_SECRET)`)
+  }
+  if (env.JWT_SECRET === undefined && isProduction && algorithm === 'HS256') {
     throw new ConfigError(`JWT_SECRET is required in production (at least ${MIN_SECRET_BYTES} bytes)`)
   }
   if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < MIN_SECRET_BYTES) {
@@ -152,6 +162,8 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
       secret: env.JWT_SECRET === undefined ? randomBytes(MIN_SECRET_BYTES) : Buffer.from(env.JWT_SECRET),
       secretGenerated: env.JWT_SECRET === undefined,
       previousSecrets: previousSecrets.map(secret => Buffer.from(secret)),
+      algorithm,
+      privateKey,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
     },

@@ -8,7 +8,7 @@ const SECRET_KEYS = new Set([
   'authorization', 'cookie', 'set-cookie',
   'password', 'passwordhash', 'current_password', 'new_password',
   'refresh_token', 'access_token', 'refreshtoken', 'accesstoken', 'token',
-  'secret', 'jwtsecret', 'jwt_secret', 'previoussecrets', 'jwt_previous_secrets',
+  'secret', 'jwtsecret', 'jwt_secret', 'previoussecrets', 'jwt_previous_secrets', 'privatekey', 'private',
 ])
 export const REDACTED = '[redacted]'
 /** How deep into a log line's plain objects and arrays secrets are looked for. */

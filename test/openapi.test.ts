@@ -70,7 +70,7 @@ t.test('openapi.yaml is what the app serves, and a valid OpenAPI document', asyn
   t.equal(checkedIn, served, 'openapi.yaml is stale: run `npm run openapi` and commit it')
   t.equal(await renderOpenApi(), checkedIn, 'npm run openapi writes the same document')
   const parsed = await SwaggerParser.validate('openapi.yaml') as { paths: Record<string, unknown> }
-  t.same(Object.keys(parsed.paths).sort(), ['/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/password', '/auth/refresh', '/auth/revoke', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
+  t.same(Object.keys(parsed.paths).sort(), ['/.well-known/jwks.json', '/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/password', '/auth/refresh', '/auth/revoke', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
 })
 
 t.test('every operation is documented for a client developer', async (t) => {
@@ -158,6 +158,7 @@ t.test('every documented error example is what the API really answers', async (t
     'getAdminArea 401 INVALID_ACCESS_TOKEN': () => app.inject({ url: '/api/admin' }),
     'getAdminArea 401 ACCESS_TOKEN_EXPIRED': () => app.inject({ url: '/api/admin', headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) }),
     'getAdminArea 403': () => app.inject({ url: '/api/admin', headers: bearer(alice.access_token) }),
+    'getJwks 404': () => app.inject({ url: '/.well-known/jwks.json' }),
     'revokeToken 400': () => app.inject(post('/auth/revoke', { token_type_hint: 'refresh_token' })),
     'changePassword 400': () => app.inject({ method: 'POST', url: '/auth/password', headers: bearer(alice.access_token), payload: { current_password: 'x', new_password: 'short' } }),
     'changePassword 403': () => app.inject({ method: 'POST', url: '/auth/password', remoteAddress: '192.0.2.9', headers: bearer(alice.access_token), payload: { current_password: 'wrong', new_password: 'a long enough passphrase' } }),

@@ -1,6 +1,11 @@
-import { createHash } from 'node:crypto'
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createVerifier } from 'fast-jwt'
 import t from 'tap'
-import { KeyRing, headerKeyId, hmacKeyId } from '../src/tokens/key-ring.js'
+import { loadConfig } from '../src/config.js'
+import { KeyRing, headerKeyId, hmacKeyId, jwkThumbprint } from '../src/tokens/key-ring.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
 import { ACCESS_TOKEN_HEADER, claimsOf, forgeJwt } from './helpers/tokens.js'
@@ -18,7 +23,7 @@ t.test('a key\'s kid is its RFC 7638 thumbprint', async (t) => {
   t.equal(headerKeyId(forgeJwt({ ...ACCESS_TOKEN_HEADER, kid: 'abc' }, {})), 'abc')
   t.equal(headerKeyId(forgeJwt(ACCESS_TOKEN_HEADER, {})), undefined, 'no kid')
   t.equal(headerKeyId('%%%.x.y'), undefined, 'an unreadable header')
-  const ring = new KeyRing(secret, [Buffer.from(NEXT_SECRET)])
+  const ring = new KeyRing({ algorithm: 'HS256', secret, previousSecrets: [Buffer.from(NEXT_SECRET)] })
   t.same(ring.keys.map(key => key.kid), [hmacKeyId(secret), hmacKeyId(Buffer.from(NEXT_SECRET))])
 })
 
@@ -61,7 +66,77 @@ t.test('the key is chosen by kid and its algorithm pinned: a token cannot pick a
 })
 
 t.test('JWT_PREVIOUS_SECRETS: each at least 32 bytes', async (t) => {
-  const { loadConfig } = await import('../src/config.js')
   t.throws(() => loadConfig({ JWT_SECRET: TEST_SECRET, JWT_PREVIOUS_SECRETS: `${NEXT_SECRET},short` }), /JWT_PREVIOUS_SECRETS: each secret must be at least 32 bytes/)
   t.same(loadConfig({ JWT_SECRET: TEST_SECRET, JWT_PREVIOUS_SECRETS: ` ${NEXT_SECRET} , ` }).jwt.previousSecrets, [Buffer.from(NEXT_SECRET)], 'spaces and empty entries ignored')
+})
+
+/** A PKCS#8 PEM file of a fresh key pair of `type`, and its public key. */
+function keyFile (t: { teardown (fn: () => unknown): void }, type: 'ed25519' | 'ec' | 'rsa', options: object = {}): { file: string, publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync(type as 'ed25519', options as never) as unknown as { privateKey: KeyObject, publicKey: KeyObject }
+  const dir = mkdtempSync(join(tmpdir(), 'token-auth-key-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'key.pem')
+  writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }))
+  return { file, publicKey }
+}
+
+const ASYMMETRIC: Array<['EdDSA' | 'ES256' | 'RS256', 'ed25519' | 'ec' | 'rsa', object]> = [
+  ['EdDSA', 'ed25519', {}],
+  ['ES256', 'ec', { namedCurve: 'prime256v1' }],
+  ['RS256', 'rsa', { modulusLength: 2048 }],
+]
+
+for (const [algorithm, type, options] of ASYMMETRIC) {
+  t.test(`JWT_ALGORITHM=${algorithm}: signed with JWT_PRIVATE_KEY_FILE, verified by anyone with the JWKS`, async (t) => {
+    const { file, publicKey } = keyFile(t, type, options)
+    const { app } = await buildTestApp(t, 'memory', { JWT_ALGORITHM: algorithm, JWT_PRIVATE_KEY_FILE: file, JWT_SECRET: '' })
+    const tokens = await loginTokens(app, USERS.alice)
+    const header = JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString()) as Record<string, string>
+    const publicJwk = publicKey.export({ format: 'jwk' }) as Record<string, string>
+    t.same(header, { alg: algorithm, typ: 'at+jwt', kid: jwkThumbprint(publicJwk) })
+    t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200)
+
+    const jwks = await app.inject({ url: '/.well-known/jwks.json' })
+    t.equal(jwks.statusCode, 200)
+    t.equal(jwks.headers['cache-control'], 'public, max-age=300')
+    const [published] = (jwks.json() as { keys: Array<Record<string, string>> }).keys
+    t.same(published, { ...publicJwk, kid: header.kid, alg: algorithm, use: 'sig' }, 'the public key, with kid, alg and use')
+    t.notOk(['d', 'p', 'q', 'dp', 'dq', 'qi'].some(member => member in (published ?? {})), 'never a private part')
+    // A service of its own verifies our token with nothing but the published key.
+    const verify = createVerifier({ key: createPublicKey({ key: published as Parameters<typeof createPublicKey>[0] & object as never, format: 'jwk' }).export({ format: 'pem', type: 'spki' }) as string, algorithms: [algorithm] })
+    t.match(verify(tokens.access_token), { sub: claimsOf(tokens.access_token).sub })
+
+    const hmacForgery = forgeJwt({ alg: 'HS256', typ: 'at+jwt', kid: header.kid }, claimsOf(tokens.access_token), publicKey.export({ format: 'pem', type: 'spki' }) as string)
+    t.equal((await profile(app, bearer(hmacForgery)).then(r => r.statusCode)), 401, 'HS256 with the public key as its secret: refused (the key\'s algorithm is pinned)')
+  })
+}
+
+t.test('HS256 mode publishes no key: the JWKS is a 404', async (t) => {
+  const { app } = await buildTestApp(t, 'memory')
+  const answer = await app.inject({ url: '/.well-known/jwks.json' })
+  t.equal(answer.statusCode, 404)
+  t.equal(answer.json().code, undefined)
+})
+
+t.test('start-up refuses weak or mismatched key material, naming the variable', async (t) => {
+  const ed = keyFile(t, 'ed25519').file
+  const weakRsa = keyFile(t, 'rsa', { modulusLength: 1024 }).file
+  const p384 = keyFile(t, 'ec', { namedCurve: 'secp384r1' }).file
+  const dir = mkdtempSync(join(tmpdir(), 'token-auth-key-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const publicOnly = join(dir, 'public.pem')
+  writeFileSync(publicOnly, generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }))
+  const cases: Array<[string, NodeJS.ProcessEnv, RegExp]> = [
+    ['no key file', { JWT_ALGORITHM: 'EdDSA' }, /JWT_PRIVATE_KEY_FILE is required with JWT_ALGORITHM=EdDSA/],
+    ['a file that is not there', { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: join(dir, 'missing.pem') }, /JWT_PRIVATE_KEY_FILE: cannot read .* \(ENOENT\)/],
+    ['a public key', { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: publicOnly }, /JWT_PRIVATE_KEY_FILE must hold a PKCS#8 private key/],
+    ['an Ed25519 key for ES256', { JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY_FILE: ed }, /JWT_ALGORITHM=ES256 needs a P-256/],
+    ['a P-384 key for ES256', { JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY_FILE: p384 }, /needs a P-256/],
+    ['RSA 1024', { JWT_ALGORITHM: 'RS256', JWT_PRIVATE_KEY_FILE: weakRsa }, /at least 2048 bits \(this one has 1024\)/],
+    ['a JWT_SECRET besides', { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: ed, JWT_SECRET: TEST_SECRET }, /JWT_SECRET is for HS256/],
+    ['an algorithm we do not offer', { JWT_ALGORITHM: 'none' }, /JWT_ALGORITHM/],
+  ]
+  for (const [name, env, message] of cases) t.throws(() => loadConfig(env), message, name)
+  const production = { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:6379', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: ed }
+  t.equal(loadConfig(production).jwt.algorithm, 'EdDSA', 'production in an asymmetric mode needs no JWT_SECRET')
 })

@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys of access tokens (JWKS)
+         * @description For services that verify this API's access tokens themselves: the signing key and any other key tokens may name (JWT_VERIFY_KEYS_FILE), each with `kid`, `alg` and `use: "sig"`. Cacheable for 5 minutes. 404 in HS256 mode, whose key is a shared secret.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -498,6 +518,81 @@ export interface operations {
                      *       "error": "Service Unavailable",
                      *       "message": "The token store is unavailable; try again shortly",
                      *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public keys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        keys: {
+                            kty: string;
+                            /** @description The RFC 7638 thumbprint of the key: the `kid` of the tokens it signed */
+                            kid: string;
+                            alg: string;
+                            /** @enum {string} */
+                            use: "sig";
+                            crv?: string;
+                            x?: string;
+                            y?: string;
+                            n?: string;
+                            e?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description HS256 mode: no public key to publish */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "message": "No such route"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

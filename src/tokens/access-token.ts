@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto'
 import type { SignerOptions, VerifierOptions } from 'fast-jwt'
 import type { Config } from '../config.js'
 import { AccessTokenExpiredError, InvalidAccessTokenError } from '../errors.js'
@@ -50,24 +51,28 @@ export interface AccessTokenCodec {
  * audience and type pinned on both sides. Verified tokens are cached by the codec, not by fast-jwt.
  */
 export interface AccessTokenJwtOptions {
-  secret: Buffer
+  /** HS256: the secret; otherwise the key pair, in PEM */
+  secret: Buffer | { private: string, public: string }
   sign: Partial<SignerOptions>
   verify: Partial<VerifierOptions>
 }
 
 export function accessTokenJwtOptions (config: Pick<Config, 'jwt' | 'accessTokenTtl'>, kid: string): AccessTokenJwtOptions {
+  const { algorithm, privateKey } = config.jwt
   return {
-    secret: config.jwt.secret,
+    secret: privateKey === undefined
+      ? config.jwt.secret
+      : { private: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, public: createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }) as string },
     sign: {
-      algorithm: ACCESS_TOKEN_ALGORITHM,
+      algorithm,
       iss: config.jwt.issuer,
       aud: config.jwt.audience,
       // A string is read as a duration by both @fastify/jwt (numbers: seconds) and fast-jwt (numbers: ms).
       expiresIn: `${config.accessTokenTtl}s`,
-      header: { alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid },
+      header: { alg: algorithm, typ: ACCESS_TOKEN_TYPE, kid },
     },
     verify: {
-      algorithms: [ACCESS_TOKEN_ALGORITHM],
+      algorithms: [algorithm],
       allowedIss: config.jwt.issuer,
       allowedAud: config.jwt.audience,
       checkTyp: ACCESS_TOKEN_TYPE,

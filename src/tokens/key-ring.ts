@@ -1,10 +1,30 @@
-import { createHash } from 'node:crypto'
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+import { publicJwk, type SigningAlgorithm } from './signing-key.js'
 
 /** A key access tokens are verified with, named by its RFC 7638 thumbprint, pinned to one algorithm. */
 export interface VerificationKey {
   kid: string
-  algorithm: 'HS256'
-  key: Buffer
+  algorithm: SigningAlgorithm
+  /** the HMAC secret, or the public key in PEM */
+  key: Buffer | string
+  /** an asymmetric key's public JWK, as published at /.well-known/jwks.json */
+  jwk?: Record<string, string>
+}
+
+/** RFC 7638 §3.2: the members each key type's thumbprint covers, in lexicographic order. */
+const THUMBPRINT_MEMBERS: Record<string, string[]> = { OKP: ['crv', 'kty', 'x'], EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'] }
+
+/** RFC 7638 JWK thumbprint of a public JWK (OKP, EC or RSA). */
+export function jwkThumbprint (jwk: Record<string, string>): string {
+  const members = THUMBPRINT_MEMBERS[jwk.kty ?? ''] ?? []
+  return createHash('sha256').update(JSON.stringify(Object.fromEntries(members.map(name => [name, jwk[name]])))).digest('base64url')
+}
+
+/** The verification key of an asymmetric private key: its public half, named by its thumbprint. */
+function publicKeyOf (algorithm: SigningAlgorithm, privateKey: KeyObject): VerificationKey {
+  const jwk = publicJwk(privateKey)
+  const kid = jwkThumbprint(jwk)
+  return { kid, algorithm, key: createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }) as string, jwk: { ...jwk, kid, alg: algorithm, use: 'sig' } }
 }
 
 /**
@@ -39,9 +59,17 @@ export class KeyRing {
   readonly signing: VerificationKey
   readonly #byKid: Map<string, VerificationKey>
 
-  constructor (signingSecret: Buffer, previousSecrets: Buffer[] = []) {
-    this.signing = { kid: hmacKeyId(signingSecret), algorithm: 'HS256', key: signingSecret }
-    this.#byKid = new Map([this.signing, ...previousSecrets.map(key => ({ kid: hmacKeyId(key), algorithm: 'HS256' as const, key }))].map(k => [k.kid, k]))
+  constructor (options: { algorithm: SigningAlgorithm, secret: Buffer, privateKey?: KeyObject | undefined, previousSecrets?: Buffer[] }) {
+    this.signing = options.privateKey === undefined
+      ? { kid: hmacKeyId(options.secret), algorithm: 'HS256', key: options.secret }
+      : publicKeyOf(options.algorithm, options.privateKey)
+    const previous = (options.previousSecrets ?? []).map(key => ({ kid: hmacKeyId(key), algorithm: 'HS256' as const, key }))
+    this.#byKid = new Map([this.signing, ...previous].map(k => [k.kid, k]))
+  }
+
+  /** The public keys to publish (asymmetric modes); none in HS256 mode. */
+  get jwks (): Array<Record<string, string>> {
+    return this.keys.flatMap(key => key.jwk === undefined ? [] : [key.jwk])
   }
 
   get keys (): VerificationKey[] {
