@@ -28,7 +28,7 @@ declare module 'fastify' {
  */
 export default fp(async function jwt (fastify) {
   const { config } = fastify
-  const keys = new KeyRing({ algorithm: config.jwt.algorithm, secret: config.jwt.secret, privateKey: config.jwt.privateKey, previousSecrets: config.jwt.previousSecrets })
+  const keys = new KeyRing({ algorithm: config.jwt.algorithm, secret: config.jwt.secret, privateKey: config.jwt.privateKey, previousSecrets: config.jwt.previousSecrets, verifyKeys: config.jwt.verifyKeys })
   const options = accessTokenJwtOptions(config, keys.signing.kid)
   // @fastify/jwt signs (with the signing key's `kid` in the header); verification picks the key the
   // token names and pins that key's algorithm, never the token's.

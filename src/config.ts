@@ -3,7 +3,7 @@ import { BlockList, isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { NAMED_PROXY_RANGES, parseAddress } from './client-address.js'
-import { loadPrivateKey, type SigningAlgorithm } from './tokens/signing-key.js'
+import { loadPrivateKey, loadVerifyKeys, type SigningAlgorithm } from './tokens/signing-key.js'
 
 import { ConfigError } from './config-error.js'
 
@@ -22,6 +22,7 @@ const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_ALGORITHM: Type.Union(['HS256', 'EdDSA', 'ES256', 'RS256'].map(a => Type.Literal(a)), { default: 'HS256' }),
   JWT_PRIVATE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_VERIFY_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   JWT_PREVIOUS_SECRETS: Type.String({ default: '' }),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'token-auth-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'token-auth-api' }),
@@ -63,6 +64,8 @@ export interface Config {
     /** HS256 signs with `secret`; the others with `privateKey` (JWT_PRIVATE_KEY_FILE) */
     algorithm: SigningAlgorithm
     privateKey: KeyObject | undefined
+    /** public keys that verify (and are published) besides the signing key: JWT_VERIFY_KEYS_FILE */
+    verifyKeys: Array<{ algorithm: SigningAlgorithm, key: KeyObject }>
     issuer: string
     audience: string
   }
@@ -164,6 +167,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
       previousSecrets: previousSecrets.map(secret => Buffer.from(secret)),
       algorithm,
       privateKey,
+      verifyKeys: loadVerifyKeys(env.JWT_VERIFY_KEYS_FILE),
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
     },

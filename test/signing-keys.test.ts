@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.js'
 import { KeyRing, headerKeyId, hmacKeyId, jwkThumbprint } from '../src/tokens/key-ring.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
+import { uniqueKeyPrefix } from './helpers/redis.js'
 import { ACCESS_TOKEN_HEADER, claimsOf, forgeJwt } from './helpers/tokens.js'
 
 // Signing keys named by `kid` and rotated without signing anyone out (HS256: JWT_PREVIOUS_SECRETS).
@@ -139,4 +140,49 @@ t.test('start-up refuses weak or mismatched key material, naming the variable', 
   for (const [name, env, message] of cases) t.throws(() => loadConfig(env), message, name)
   const production = { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:6379', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: ed }
   t.equal(loadConfig(production).jwt.algorithm, 'EdDSA', 'production in an asymmetric mode needs no JWT_SECRET')
+})
+
+t.test('asymmetric rotation: JWT_VERIFY_KEYS_FILE (PEM bundle or JWKS) verifies and publishes the other keys', async (t) => {
+  const current = keyFile(t, 'ed25519')
+  const next = keyFile(t, 'ec', { namedCurve: 'prime256v1' })
+  const dir = mkdtempSync(join(tmpdir(), 'token-auth-key-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pemBundle = join(dir, 'verify.pem')
+  writeFileSync(pemBundle, [current.publicKey, next.publicKey].map(key => key.export({ format: 'pem', type: 'spki' })).join('\n'))
+  const jwksFile = join(dir, 'verify.json')
+  writeFileSync(jwksFile, JSON.stringify({ keys: [current.publicKey.export({ format: 'jwk' })] }))
+
+  const prefix = { REDIS_KEY_PREFIX: uniqueKeyPrefix(), JWT_SECRET: '' }
+  // (1) Every instance learns the next key; A still signs with the current one.
+  const a = (await buildTestApp(t, 'redis', { ...prefix, JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: current.file, JWT_VERIFY_KEYS_FILE: pemBundle })).app
+  // (2) B has switched to the next key (ES256), keeping the current one for verification (a JWKS file).
+  const b = (await buildTestApp(t, 'redis', { ...prefix, JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY_FILE: next.file, JWT_VERIFY_KEYS_FILE: jwksFile })).app
+  const fromA = await loginTokens(a, USERS.alice)
+  const fromB = await loginTokens(b, USERS.alice)
+  t.equal((await profile(b, bearer(fromA.access_token))).statusCode, 200, 'B accepts A\'s tokens (the current key)')
+  t.equal((await profile(a, bearer(fromB.access_token))).statusCode, 200, 'A accepts B\'s tokens (the next key)')
+  const kids = async (app: typeof a) => ((await app.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string, alg: string }> }).keys.map(k => `${k.alg}:${k.kid}`).sort()
+  const expected = [`EdDSA:${jwkThumbprint(current.publicKey.export({ format: 'jwk' }) as Record<string, string>)}`, `ES256:${jwkThumbprint(next.publicKey.export({ format: 'jwk' }) as Record<string, string>)}`].sort()
+  t.same(await kids(a), expected, 'A publishes both, once each')
+  t.same(await kids(b), expected, 'so does B')
+  // (3) Retired: B alone, without the old key.
+  const retired = (await buildTestApp(t, 'redis', { ...prefix, JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY_FILE: next.file })).app
+  t.equal((await profile(retired, bearer(fromA.access_token))).statusCode, 401, 'the retired key\'s tokens are refused')
+  t.equal((await profile(retired, bearer(fromB.access_token))).statusCode, 200)
+})
+
+t.test('JWT_VERIFY_KEYS_FILE: public keys of a kind we use, nothing else', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'token-auth-key-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const write = (name: string, content: string) => { writeFileSync(join(dir, name), content); return join(dir, name) }
+  const ed = generateKeyPairSync('ed25519')
+  const weak = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  const cases: Array<[string, string, RegExp]> = [
+    ['a private key', write('private.pem', ed.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string), /public keys only/],
+    ['a JWK with its private part', write('private.json', JSON.stringify({ keys: [ed.privateKey.export({ format: 'jwk' })] })), /public keys only/],
+    ['nothing', write('empty.pem', 'hello'), /holds no public key/],
+    ['a weak RSA key', write('weak.pem', weak.publicKey.export({ format: 'pem', type: 'spki' }) as string), /Ed25519, P-256 or RSA of at least 2048 bits/],
+    ['JSON without keys', write('bad.json', '{"nope": 1}'), /public keys only/],
+  ]
+  for (const [name, file, message] of cases) t.throws(() => loadConfig({ JWT_VERIFY_KEYS_FILE: file }), message, name)
 })

@@ -1,5 +1,5 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
-import { publicJwk, type SigningAlgorithm } from './signing-key.js'
+import { createHash, type KeyObject } from 'node:crypto'
+import { publicHalf, publicJwk, type SigningAlgorithm } from './signing-key.js'
 
 /** A key access tokens are verified with, named by its RFC 7638 thumbprint, pinned to one algorithm. */
 export interface VerificationKey {
@@ -20,11 +20,11 @@ export function jwkThumbprint (jwk: Record<string, string>): string {
   return createHash('sha256').update(JSON.stringify(Object.fromEntries(members.map(name => [name, jwk[name]])))).digest('base64url')
 }
 
-/** The verification key of an asymmetric private key: its public half, named by its thumbprint. */
-function publicKeyOf (algorithm: SigningAlgorithm, privateKey: KeyObject): VerificationKey {
-  const jwk = publicJwk(privateKey)
+/** The verification key of an asymmetric key (private or public): its public half, named by its thumbprint. */
+function publicKeyOf (algorithm: SigningAlgorithm, key: KeyObject): VerificationKey {
+  const jwk = publicJwk(key)
   const kid = jwkThumbprint(jwk)
-  return { kid, algorithm, key: createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }) as string, jwk: { ...jwk, kid, alg: algorithm, use: 'sig' } }
+  return { kid, algorithm, key: publicHalf(key).export({ format: 'pem', type: 'spki' }) as string, jwk: { ...jwk, kid, alg: algorithm, use: 'sig' } }
 }
 
 /**
@@ -59,12 +59,14 @@ export class KeyRing {
   readonly signing: VerificationKey
   readonly #byKid: Map<string, VerificationKey>
 
-  constructor (options: { algorithm: SigningAlgorithm, secret: Buffer, privateKey?: KeyObject | undefined, previousSecrets?: Buffer[] }) {
+  constructor (options: { algorithm: SigningAlgorithm, secret: Buffer, privateKey?: KeyObject | undefined, previousSecrets?: Buffer[], verifyKeys?: Array<{ algorithm: SigningAlgorithm, key: KeyObject }> }) {
     this.signing = options.privateKey === undefined
       ? { kid: hmacKeyId(options.secret), algorithm: 'HS256', key: options.secret }
       : publicKeyOf(options.algorithm, options.privateKey)
     const previous = (options.previousSecrets ?? []).map(key => ({ kid: hmacKeyId(key), algorithm: 'HS256' as const, key }))
-    this.#byKid = new Map([this.signing, ...previous].map(k => [k.kid, k]))
+    const others = (options.verifyKeys ?? []).map(({ algorithm, key }) => publicKeyOf(algorithm, key))
+    // The signing key first; a verification key that is the signing key too is listed once.
+    this.#byKid = new Map([this.signing, ...others.filter(k => k.kid !== this.signing.kid), ...previous].map(k => [k.kid, k]))
   }
 
   /** The public keys to publish (asymmetric modes); none in HS256 mode. */
