@@ -5,7 +5,6 @@ import { AccessTokenExpiredError, InvalidAccessTokenError } from '../errors.js'
 
 /** RFC 9068 media type of JWT access tokens, written in the header and required on verify. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
-export const ACCESS_TOKEN_ALGORITHM = 'HS256'
 /** Longer "tokens" are rejected before any parsing. */
 export const ACCESS_TOKEN_MAX_LENGTH = 4096
 
