@@ -1,8 +1,13 @@
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import { connect } from 'node:net'
+import { execFileSync } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { TEST_SECRET, USERS, buildTestApp, testUsersFile } from './helpers/app.js'
 import { deleteKeysUnder, freePort, testRedisUrl, uniqueKeyPrefix } from './helpers/redis.js'
 import { startServer } from './helpers/server.js'
@@ -136,16 +141,43 @@ t.test('one IP flooding logins (random usernames, 32 at once) does not slow down
 
 t.test('known and unknown usernames wait in the same queue: the busy answer tells nothing about existence', async (t) => {
   const { app } = await buildTestApp(t, 'memory', ENV)
-  const login = (username: string, password: string) => app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': '192.0.2.40' }, payload: { username, password } })
+  const login = (username: string, password: string, ip = '192.0.2.40') => app.inject({ method: 'POST', url: '/auth/login', headers: { 'x-forwarded-for': ip }, payload: { username, password } })
+  // The dummy hash unknown usernames are checked against is made on first use, on libuv's threads.
+  t.equal((await login('nobody', 'w', '192.0.2.49')).statusCode, 401)
   for (const [first, third] of [['nobody', USERS.alice.username], [USERS.alice.username, 'nobody']] as const) {
+    // Both checks stay in the queue until the third login is answered, however fast argon2 is here.
+    const pool = await holdThreadPool(t)
     const held = [login(first, 'x'), login(first, 'y')]
     await bothChecking(app)
     const answer = await login(third, 'z')
+    pool.release()
     t.equal(answer.statusCode, 429, `${third} while two logins of ${first} are hashing: 429`)
     t.same(answer.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins from this client are being checked at once; retry in a second', code: 'LOGIN_BUSY' })
     t.same((await Promise.all(held)).map(r => r.statusCode), [401, 401])
   }
 })
+
+/**
+ * Occupies every thread of libuv's pool (argon2 hashes there) with an open of a FIFO nobody writes
+ * to, until `release`: hashes started meanwhile stay running in the hashing queue's eyes.
+ */
+async function holdThreadPool (t: Test): Promise<{ release: () => void }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pool-'))
+  const fifo = join(dir, 'hold')
+  execFileSync('mkfifo', [fifo])
+  const size = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
+  const readers = Array.from({ length: size }, () => open(fifo, 'r'))
+  let released = false
+  const release = () => {
+    if (released) return
+    released = true
+    // Opening the write end frees every blocked reader; closing it lets them see end of file.
+    closeSync(openSync(fifo, 'w'))
+    Promise.all(readers).then(async handles => { await Promise.all(handles.map(handle => handle.close())); await rm(dir, { recursive: true }) }).catch(() => {})
+  }
+  t.teardown(release)
+  return { release }
+}
 
 /** Resolves once two password checks of one client are in the queue. */
 async function bothChecking (app: Awaited<ReturnType<typeof buildTestApp>>['app']): Promise<void> {
