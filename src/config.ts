@@ -18,6 +18,10 @@ const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String()),
+  REDIS_CLUSTER_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_CLUSTER_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_CLUSTER_TLS: Type.Boolean({ default: false }),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'auth:' }),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_ALGORITHM: Type.Union(['HS256', 'EdDSA', 'ES256', 'RS256'].map(a => Type.Literal(a)), { default: 'HS256' }),
@@ -52,8 +56,10 @@ export interface Config {
   isProduction: boolean
   port: number
   host: string
-  /** unset: the embedded in-memory store */
+  /** unset (and no redisCluster): the embedded in-memory store */
   redisUrl: string | undefined
+  /** REDIS_CLUSTER_NODES and its credentials: a Redis Cluster instead of one Redis */
+  redisCluster: RedisClusterConfig | undefined
   redisKeyPrefix: string
   jwt: {
     secret: Buffer
@@ -97,6 +103,14 @@ export interface Config {
   logLevel: string
 }
 
+export interface RedisClusterConfig {
+  /** the nodes to discover the cluster from (any of them will do; the rest is learnt from it) */
+  nodes: Array<{ host: string, port: number }>
+  username: string | undefined
+  password: string | undefined
+  tls: boolean
+}
+
 export const MIN_SECRET_BYTES = 32
 /** The longest refresh grace window production accepts, in seconds. */
 export const MAX_PRODUCTION_GRACE = 300
@@ -117,8 +131,12 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
   }
 
   const isProduction = env.NODE_ENV === 'production'
-  if (isProduction && env.REDIS_URL === undefined) {
-    throw new ConfigError('REDIS_URL is required in production (the in-memory store serves one process only)')
+  const redisCluster = parseRedisCluster(env)
+  if (redisCluster !== undefined && env.REDIS_URL !== undefined) {
+    throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are both set: give one Redis (REDIS_URL) or a cluster (REDIS_CLUSTER_NODES), not both')
+  }
+  if (isProduction && env.REDIS_URL === undefined && redisCluster === undefined) {
+    throw new ConfigError('REDIS_URL (or REDIS_CLUSTER_NODES) is required in production (the in-memory store serves one process only)')
   }
   const algorithm = env.JWT_ALGORITHM as SigningAlgorithm
   const privateKey = algorithm === 'HS256' ? undefined : loadPrivateKey(algorithm, env.JWT_PRIVATE_KEY_FILE)
@@ -160,6 +178,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     port: env.PORT,
     host: env.HOST,
     redisUrl: env.REDIS_URL,
+    redisCluster,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     jwt: {
       secret: env.JWT_SECRET === undefined ? randomBytes(MIN_SECRET_BYTES) : Buffer.from(env.JWT_SECRET),
@@ -242,6 +261,33 @@ function parseOrigins (value: string): string[] {
     }
     return origin
   })
+}
+
+/**
+ * REDIS_CLUSTER_NODES: host:port entries ([v6]:port for IPv6). Credentials and TLS are variables of
+ * their own, the same for every node, so the list never holds a secret and can be logged.
+ */
+function parseRedisCluster (env: Env): RedisClusterConfig | undefined {
+  const extras = (['REDIS_CLUSTER_USERNAME', 'REDIS_CLUSTER_PASSWORD'] as const).filter(name => env[name] !== undefined)
+  if (env.REDIS_CLUSTER_NODES === undefined) {
+    const stray = [...extras, ...(env.REDIS_CLUSTER_TLS ? ['REDIS_CLUSTER_TLS'] : [])]
+    if (stray.length > 0) throw new ConfigError(`${stray.join(', ')} without REDIS_CLUSTER_NODES: set the cluster's nodes, or unset ${stray.length > 1 ? 'them' : 'it'}`)
+    return undefined
+  }
+  const nodes = splitList(env.REDIS_CLUSTER_NODES).map(entry => {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry)
+    const host = match?.[1] ?? match?.[2]
+    const port = Number(match?.[3])
+    if (host === undefined || !(port >= 1 && port <= 65535) || (match?.[1] !== undefined && isIP(host) !== 6)) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES: '${entry.includes('@') ? '(an entry with credentials)' : entry}' is not host:port (a comma-separated list; credentials go in REDIS_CLUSTER_USERNAME / REDIS_CLUSTER_PASSWORD, TLS in REDIS_CLUSTER_TLS)`)
+    }
+    return { host, port }
+  })
+  if (nodes.length === 0) throw new ConfigError('REDIS_CLUSTER_NODES: no node given (host:port, comma-separated)')
+  if (env.REDIS_CLUSTER_USERNAME !== undefined && env.REDIS_CLUSTER_PASSWORD === undefined) {
+    throw new ConfigError('REDIS_CLUSTER_USERNAME needs REDIS_CLUSTER_PASSWORD (an ACL user signs in with both)')
+  }
+  return { nodes, username: env.REDIS_CLUSTER_USERNAME, password: env.REDIS_CLUSTER_PASSWORD, tls: env.REDIS_CLUSTER_TLS }
 }
 
 function splitList (value: string): string[] {

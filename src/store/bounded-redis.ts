@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { COUNT_TIMEOUT_MS } from './redis-rate-counter.js'
 
@@ -17,18 +17,24 @@ export const COMMAND_TIMEOUT_MS = COUNT_TIMEOUT_MS.asLongAsTheStore
  * not hear 503 before the rotation's own cut-off, or Redis could spend a token after the caller was
  * told nothing happened; the drop waits until every such cut-off has passed.
  */
-export class BoundedRedis<R extends Redis = Redis> {
+export class BoundedRedis<R extends Redis | Cluster = Redis> {
   readonly client: R
   readonly #onDropped: (reason: string) => void
+  readonly #silentStreams: () => Stream[]
   /** local times until which rotations in flight may still run in Redis */
   readonly #guards = new Set<{ until: number }>()
-  #droppedStream: unknown
+  readonly #droppedStreams = new WeakSet<Stream>()
   #dropTimer: NodeJS.Timeout | undefined
   #closing = false
 
-  constructor (client: R, onDropped: (reason: string) => void) {
+  /**
+   * `silentStreams` names the sockets a silence is blamed on: by default the client's own one; on a
+   * cluster, those of the masters with commands unanswered.
+   */
+  constructor (client: R, onDropped: (reason: string) => void, silentStreams: () => Stream[] = () => ownStream(client as Redis)) {
     this.client = client
     this.#onDropped = onDropped
+    this.#silentStreams = silentStreams
   }
 
   /** Runs one ioredis call, bounded; a whole timeout of silence drops the connection. */
@@ -82,9 +88,10 @@ export class BoundedRedis<R extends Redis = Redis> {
   }
 
   #dropSilent (): void {
-    const stream = (this.client as unknown as { stream?: { destroy (): void } }).stream
-    if (this.#closing || this.client.status !== 'ready' || stream === undefined || stream === this.#droppedStream) return
-    this.#droppedStream = stream
+    if (this.#closing) return
+    const streams = this.#silentStreams().filter(stream => !this.#droppedStreams.has(stream))
+    if (streams.length === 0) return
+    for (const stream of streams) this.#droppedStreams.add(stream)
     this.#onDropped(`no answer within ${COMMAND_TIMEOUT_MS} ms`)
     const drop = () => {
       this.#dropTimer = undefined
@@ -93,8 +100,20 @@ export class BoundedRedis<R extends Redis = Redis> {
         this.#dropTimer = setTimeout(drop, until - Date.now())
         return
       }
-      if (!this.#closing && (this.client as unknown as { stream?: unknown }).stream === stream) stream.destroy()
+      if (this.#closing) return
+      // Still the connection that fell silent (not one opened since): destroyed, so a new one is opened.
+      const current = new Set(this.#silentStreams())
+      for (const stream of streams) if (current.has(stream)) stream.destroy()
     }
     drop()
   }
+}
+
+/** A socket of an ioredis connection. */
+export interface Stream { destroy (): void }
+
+/** The socket of a connected ioredis client, if it has one. */
+export function ownStream (client: Redis): Stream[] {
+  const stream = (client as unknown as { stream?: Stream }).stream
+  return client.status === 'ready' && stream !== undefined ? [stream] : []
 }

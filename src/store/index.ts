@@ -6,10 +6,14 @@ import type { AuthStore } from './types.js'
 export type { AccountSummary, AuthStore, NewSession, SessionClient, SessionInfo, StoredUser, RotationOutcome } from './types.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'
-export { redactRedisUrl } from './redis-client.js'
+export { describeCluster, redactRedisUrl } from './redis-client.js'
 
-/** REDIS_URL set: Redis, which must answer now. Unset: the embedded in-memory store. */
-export async function createStore (config: Pick<Config, 'redisUrl' | 'redisKeyPrefix'>): Promise<AuthStore> {
+/**
+ * REDIS_URL set: Redis; REDIS_CLUSTER_NODES set: a Redis Cluster; either must answer now. Neither:
+ * the embedded in-memory store.
+ */
+export async function createStore (config: Pick<Config, 'redisUrl' | 'redisCluster' | 'redisKeyPrefix'>): Promise<AuthStore> {
+  if (config.redisCluster !== undefined) return RedisStore.connect({ cluster: config.redisCluster, keyPrefix: config.redisKeyPrefix })
   if (config.redisUrl === undefined) return new MemoryStore()
   return RedisStore.connect({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
 }

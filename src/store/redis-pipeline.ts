@@ -22,6 +22,23 @@ export function pipelineScript (lua: string, numberOfKeys: number): PipelineScri
   return { lua, numberOfKeys, sha: createHash('sha1').update(lua).digest('hex') }
 }
 
+/**
+ * The hot path's connection to Redis as the store sees it: one RedisPipeline for one Redis, a
+ * ClusterPipeline (one RedisPipeline per master, commands routed by slot) for a cluster.
+ * Emits 'dropped' (reason) when it drops a silent connection.
+ */
+export interface BatchedRedis extends EventEmitter {
+  /** Registers a script to load on every connection, before connect(). */
+  defineScript (lua: string, numberOfKeys: number): PipelineScript
+  /** EVALSHA of a defined script, sent where its first key lives. */
+  evalScript (script: PipelineScript, keysAndArgs: ReadonlyArray<string | number>, callback: ReplyCallback, timeoutMs?: number): void
+  /** Every connection answers a PING. */
+  ping (): Promise<void>
+  connect (): Promise<void>
+  close (): Promise<void>
+  readonly stats: { writes: number, commands: number }
+}
+
 /** Commands of one turn with one timeout: sequence numbers [first, last), and when they fail unanswered. */
 interface Batch {
   first: number
@@ -55,7 +72,7 @@ function invoke (callback: ReplyCallback, err: Error | null, reply: Reply): void
 const REFUSED_NAMES = ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH', 'SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'MONITOR', 'BLPOP', 'BRPOP', 'BLMOVE', 'BZPOPMIN', 'BZPOPMAX', 'XREAD', 'WAIT']
 /** Upper and lower case, looked up as given: no case conversion per command on the hot path. */
 const REFUSED = new Set([...REFUSED_NAMES, ...REFUSED_NAMES.map(name => name.toLowerCase())])
-const unavailable = (reason: string) => new Error(`Redis unavailable: ${reason}`)
+export const unavailable = (reason: string) => new Error(`Redis unavailable: ${reason}`)
 
 /**
  * The hot path's Redis connection: every command issued in one event-loop turn leaves in one write
@@ -71,7 +88,7 @@ const unavailable = (reason: string) => new Error(`Redis unavailable: ${reason}`
  * of 503s after Redis is reachable again.
  * Emits 'ready' after each (re)connect and 'dropped' (with the reason) when it drops a connection.
  */
-export class RedisPipeline extends EventEmitter {
+export class RedisPipeline extends EventEmitter implements BatchedRedis {
   readonly #url: URL
   readonly #timeoutMs: number
   readonly #connectTimeoutMs: number
@@ -181,6 +198,10 @@ export class RedisPipeline extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.send(args, (err, reply) => { if (err === null) resolve(reply); else reject(err) })
     })
+  }
+
+  async ping (): Promise<void> {
+    await this.call(['PING'])
   }
 
   /** QUIT once what was sent is answered (or a timeout's worth later); then the connection is closed for good. */

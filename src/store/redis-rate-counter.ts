@@ -1,4 +1,4 @@
-import type { PipelineScript, RedisPipeline } from './redis-pipeline.js'
+import type { BatchedRedis, PipelineScript } from './redis-pipeline.js'
 
 /**
  * How long a count may take before the caller decides without it (let through, or refuse). A
@@ -35,10 +35,10 @@ export interface WindowCount {
  * count leaves in the same write as its access check (and every other request's of that turn).
  */
 export class RedisRateCounter {
-  readonly #pipeline: RedisPipeline
+  readonly #pipeline: BatchedRedis
   readonly #script: PipelineScript
 
-  constructor (pipeline: RedisPipeline, script: PipelineScript) {
+  constructor (pipeline: BatchedRedis, script: PipelineScript) {
     this.#pipeline = pipeline
     this.#script = script
   }

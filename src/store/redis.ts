@@ -2,36 +2,18 @@ import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { randomId } from '../ids.js'
 import { accessCheckKeys, keysFor } from './keys.js'
-import { connectOrExplain, failFastRedis, unreachable } from './redis-client.js'
-import { RedisPipeline, type PipelineScript } from './redis-pipeline.js'
-import { BoundedRedis, COMMAND_TIMEOUT_MS } from './bounded-redis.js'
+import type { BatchedRedis, PipelineScript } from './redis-pipeline.js'
+import { COMMAND_TIMEOUT_MS, type BoundedRedis } from './bounded-redis.js'
+import { RedisConnection, type RedisTarget, type ScriptCommands, type ScriptedClient } from './redis-connection.js'
 import { COUNT_IN_WINDOW, RedisRateCounter } from './redis-rate-counter.js'
-import { CHECK_ACCESS, CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, ENSURE_EPOCH, RETIME_INDEX, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { CHECK_ACCESS } from './redis-scripts.js'
 import type { Reply } from './resp.js'
 import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
 
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
-const CLOCK_SYNC_INTERVAL_MS = 60_000
-/** A clock sync whose round trip took longer is discarded. */
-const CLOCK_SYNC_MAX_ROUND_TRIP_MS = 50
 
-interface ScriptCommands {
-  createSession (session: string, index: string, account: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string, verifiedPasswordHash: string): Promise<string[] | null>
-  rotateRefreshToken (session: string, spent: string, deniedSession: string, account: string, index: string, replay: string, presentedHash: string, nextHash: string, accessTtl: number, deadline: number, sessionId: string, spentKept: number, sealedNext: string, graceMs: number, idleMs: number | '', hasClient: '1' | '0', userAgent: string, ip: string, epoch: string): Promise<[string, (string | number)?, string?, string?, string?]>
-  endSession (session: string, spent: string, deniedSession: string, index: string, replay: string, accessTtl: number, sessionId: string): Promise<number>
-  replacePasswordHash (account: string, expectedHash: string, newHash: string): Promise<number>
-  ensureEpoch (account: string, epoch: string): Promise<string | null>
-  retimeIndex (index: string): Promise<number>
-  revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
-  createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
-}
-type ScriptedRedis = Redis & ScriptCommands
-
-export interface RedisStoreOptions {
-  url: string
-  keyPrefix: string
-}
+export type RedisStoreOptions = RedisTarget & { keyPrefix: string }
 
 /**
  * Roles as stored (a JSON array of strings). A record that is not one fails closed: the store is
@@ -73,11 +55,13 @@ function accessState (reply: Reply, withAccount: boolean): AccessState {
 }
 
 /**
- * The store shared by every instance, on two connections. The hot path (access checks, rate-limit
- * counts) is batched: one write per event-loop turn (src/store/redis-pipeline.ts). Everything else —
- * MULTIs, the rotation script, PING, TIME — goes through ioredis, each command with its own timeout.
- * Both fail fast: no offline queue, bounded waits, no replay of unanswered commands after a reconnect
- * (a replayed rotation could spend a token whose caller was already told 503).
+ * The store shared by every instance, on one Redis or a Redis Cluster (src/store/redis-connection.ts
+ * holds what differs). The hot path (access checks, rate-limit counts) is batched: one write per
+ * event-loop turn and node (src/store/redis-pipeline.ts). Everything else — MULTIs, the rotation
+ * script, PING, TIME — goes through ioredis, each command with its own timeout. Both fail fast: no
+ * offline queue, bounded waits, no replay of unanswered commands after a reconnect (a replayed
+ * rotation could spend a token whose caller was already told 503). Every key of a command shares
+ * the user's hash tag, so each command runs on one slot of a cluster.
  */
 export class RedisStore implements AuthStore {
   readonly kind = 'redis'
@@ -88,56 +72,34 @@ export class RedisStore implements AuthStore {
     return this.#pipeline.stats
   }
 
-  readonly #redis: BoundedRedis<ScriptedRedis>
-  readonly #pipeline: RedisPipeline
+  readonly #connection: RedisConnection
+  readonly #redis: BoundedRedis<ScriptedClient>
+  readonly #pipeline: BatchedRedis
   readonly #checkAccess: PipelineScript
   readonly #prefix: string
-  readonly #reconnectListeners: Array<() => void> = []
-  readonly #droppedListeners: Array<(reason: string) => void> = []
-  /** Redis clock minus ours, in ms: deadlines are written in Redis's time. */
-  #clockOffset = 0
-  readonly #clockSync: NodeJS.Timeout
   #pinging: Promise<void> | undefined
 
-  private constructor (redis: ScriptedRedis, pipeline: RedisPipeline, prefix: string) {
-    this.#redis = new BoundedRedis(redis, (reason) => { this.#dropped(reason) })
-    this.#pipeline = pipeline
-    this.#checkAccess = pipeline.defineScript(CHECK_ACCESS, 3)
-    this.rateCounter = new RedisRateCounter(pipeline, pipeline.defineScript(COUNT_IN_WINDOW, 1))
+  private constructor (connection: RedisConnection, checkAccess: PipelineScript, rateCounter: RedisRateCounter, prefix: string) {
+    this.#connection = connection
+    this.#redis = connection.client
+    this.#pipeline = connection.batched
+    this.#checkAccess = checkAccess
+    this.rateCounter = rateCounter
     this.#prefix = prefix
-    let connectedBefore = false
-    redis.on('ready', () => {
-      if (connectedBefore) for (const listener of this.#reconnectListeners) listener()
-      connectedBefore = true
-      this.#syncClock()
-    })
-    pipeline.on('dropped', (reason: string) => { this.#dropped(`batched connection: ${reason}`) })
-    this.#clockSync = setInterval(() => this.#syncClock(), CLOCK_SYNC_INTERVAL_MS)
-    this.#clockSync.unref()
   }
 
-  /** Connects and pings; rejects with a message naming REDIS_URL when Redis does not answer. */
+  /**
+   * Connects and pings; rejects with a message naming REDIS_URL (or REDIS_CLUSTER_NODES) when Redis
+   * does not answer.
+   */
   static async connect (options: RedisStoreOptions): Promise<RedisStore> {
-    const redis = failFastRedis(options.url) as ScriptedRedis
-    redis.defineCommand('createSession', { numberOfKeys: 3, lua: CREATE_SESSION })
-    redis.defineCommand('rotateRefreshToken', { numberOfKeys: 6, lua: ROTATE_REFRESH_TOKEN })
-    redis.defineCommand('revokeByRefreshToken', { numberOfKeys: 5, lua: REVOKE_BY_REFRESH_TOKEN })
-    redis.defineCommand('createUserIfAbsent', { numberOfKeys: 1, lua: CREATE_USER_IF_ABSENT })
-    redis.defineCommand('endSession', { numberOfKeys: 5, lua: END_SESSION })
-    redis.defineCommand('replacePasswordHash', { numberOfKeys: 1, lua: REPLACE_PASSWORD_HASH })
-    redis.defineCommand('ensureEpoch', { numberOfKeys: 1, lua: ENSURE_EPOCH })
-    redis.defineCommand('retimeIndex', { numberOfKeys: 1, lua: RETIME_INDEX })
-    const pipeline = new RedisPipeline({ url: options.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
-    const store = new RedisStore(redis, pipeline, options.keyPrefix)
-    await connectOrExplain(redis, options.url)
-    try {
-      await pipeline.connect()
-    } catch (err) {
-      await pipeline.close()
-      redis.disconnect()
-      throw unreachable(options.url, err as Error)
-    }
-    return store
+    const { keyPrefix, ...target } = options
+    let scripts: { checkAccess: PipelineScript, rateCounter: RedisRateCounter } | undefined
+    const connection = await RedisConnection.connect(target as RedisTarget, (batched) => {
+      scripts = { checkAccess: batched.defineScript(CHECK_ACCESS, 3), rateCounter: new RedisRateCounter(batched, batched.defineScript(COUNT_IN_WINDOW, 1)) }
+    })
+    const { checkAccess, rateCounter } = scripts!
+    return new RedisStore(connection, checkAccess, rateCounter, keyPrefix)
   }
 
   async getUser (userId: string, deadline?: number): Promise<StoredUser | null> {
@@ -197,7 +159,7 @@ export class RedisStore implements AuthStore {
     const sid = presented.sessionId
     // The script refuses to run (`late`) once its caller has given up, in Redis's clock.
     const givenUpAt = Math.min(Date.now() + COMMAND_TIMEOUT_MS, deadline ?? Infinity)
-    const lateAfter = givenUpAt + this.#clockOffset - DEADLINE_MARGIN_MS
+    const lateAfter = givenUpAt + this.#connection.clockOffset(keys.account) - DEADLINE_MARGIN_MS
     const [outcome, expiresAt, roles, sealed, epoch] = await this.#redis.guarded(givenUpAt, () => this.#redis.client.rotateRefreshToken(
       keys.session(sid), keys.spent(sid), keys.deniedSession(sid), keys.account, keys.sessions, keys.replay(sid),
       presented.presentedHash, next.hash, accessTokenTtl, lateAfter, sid, SPENT_TOKENS_KEPT, next.sealed, next.graceMs,
@@ -244,12 +206,13 @@ export class RedisStore implements AuthStore {
     for (const id of ids) reads.hmget(keys.session(id), 'expiresAt', 'createdAt', 'lastUsedAt', 'userAgent', 'ip')
     const results = await this.#redis.run(() => reads.exec(), deadline)
     const sessions: SessionInfo[] = []
+    const now = Date.now() + this.#connection.clockOffset(keys.sessions)
     ids.forEach((id, i) => {
       const [err, fields] = results?.[i] ?? [new Error('no reply')]
       if (err !== null) throw new StoreUnavailableError(err)
       const [expiresAt, createdAt, lastUsedAt, userAgent, ip] = fields as Array<string | null>
       // Gone since the index was read, or expired and not yet evicted: not live.
-      if (expiresAt === null || expiresAt === undefined || Number(expiresAt) <= Date.now() + this.#clockOffset) return
+      if (expiresAt === null || expiresAt === undefined || Number(expiresAt) <= now) return
       sessions.push({
         id,
         expiresAt: Number(expiresAt),
@@ -309,46 +272,22 @@ export class RedisStore implements AuthStore {
   async ping (deadline?: number): Promise<void> {
     this.#pinging ??= Promise.all([
       this.#redis.run(() => this.#redis.client.ping()),
-      this.#redis.wait(() => this.#pipeline.call(['PING'])),
+      this.#redis.wait(() => this.#pipeline.ping()),
     ]).then(() => {}).finally(() => { this.#pinging = undefined })
     // A shared ping is awaited within this caller's own deadline.
     await this.#redis.wait(() => this.#pinging!, deadline)
   }
 
   onReconnect (listener: () => void): void {
-    this.#reconnectListeners.push(listener)
+    this.#connection.onReconnect(listener)
   }
 
   onConnectionDropped (listener: (reason: string) => void): void {
-    this.#droppedListeners.push(listener)
-  }
-
-  #dropped (reason: string): void {
-    for (const listener of this.#droppedListeners) listener(reason)
+    this.#connection.onDropped(listener)
   }
 
   async close (): Promise<void> {
-    this.#redis.close()
-    clearInterval(this.#clockSync)
-    await Promise.all([
-      this.#pipeline.close(),
-      // QUIT, so Redis finishes what it was sent; a Redis that does not answer in time is dropped.
-      this.#redis.run(() => this.#redis.client.quit()).catch(() => { this.#redis.client.disconnect() }),
-    ])
-  }
-
-  /** Estimates the Redis clock's offset from ours (midpoint of the round trip). */
-  #syncClock (): void {
-    const sent = Date.now()
-    this.#redis.run(() => this.#redis.client.time()).then(([seconds, micros]) => {
-      const received = Date.now()
-      // A slow answer (a stall ending) says little about the offset: its midpoint could be off by
-      // half the stall, and an offset too large would let a rotation run after its caller gave up.
-      if (received - sent > CLOCK_SYNC_MAX_ROUND_TRIP_MS) return
-      this.#clockOffset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sent + received) / 2
-    }, () => {
-      // Keep the last estimate; the next sync (or reconnect) tries again.
-    })
+    await this.#connection.close()
   }
 
   #keys (userId: string) {

@@ -6,9 +6,12 @@ import type { DestinationStream } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './redis.js'
+import { testRedisCluster } from './redis-cluster.js'
 
-export type StoreKind = 'memory' | 'redis'
+export type StoreKind = 'memory' | 'redis' | 'cluster'
 export const STORE_KINDS: StoreKind[] = ['memory', 'redis']
+/** The core flows run on a Redis Cluster too (a private one per test process). */
+export const CORE_STORE_KINDS: StoreKind[] = [...STORE_KINDS, 'cluster']
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!'
 export const USERS = {
@@ -41,6 +44,7 @@ export async function testEnv (store: StoreKind, overrides: NodeJS.ProcessEnv = 
     RATE_LIMIT_LOGIN_MAX: '1000000',
     RATE_LIMIT_REFRESH_MAX: '1000000',
     ...(store === 'redis' ? { REDIS_URL: await testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
+    ...(store === 'cluster' ? { ...(await testRedisCluster()).env, REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
     ...overrides,
   }
 }
@@ -72,6 +76,7 @@ export async function buildTestApp (t: Teardown, store: StoreKind, overrides: No
   t.teardown(async () => {
     await app.close()
     if (config.redisUrl !== undefined) await deleteKeysUnder(config.redisUrl, config.redisKeyPrefix)
+    if (config.redisCluster !== undefined) await (await testRedisCluster()).deleteKeysUnder(config.redisKeyPrefix)
   })
   const { later } = options
   if (later !== undefined) app.register(async function laterFeature (scope) { later(scope) })

@@ -4,6 +4,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Cluster } from 'ioredis'
+import type { RedisClusterConfig } from '../../src/config.js'
 import { redisAnswers } from './redis.js'
 
 const run = promisify(execFile)
@@ -34,48 +36,45 @@ async function clusterPort (taken: Set<number>): Promise<number> {
 /**
  * A Redis Cluster of the test's own: `masters` redis-server processes (no replicas, nothing kept on
  * disk) on free loopback ports, their slots assigned by `redis-cli --cluster create`, ready once every
- * node reports `cluster_state:ok`. `nodes` is what REDIS_CLUSTER_NODES would hold.
+ * node reports `cluster_state:ok`. `nodes` is what REDIS_CLUSTER_NODES would hold. With `password`,
+ * every node requires it (requirepass, and masterauth between nodes).
  */
 export class PrivateRedisCluster {
   readonly ports: number[]
+  readonly password: string | undefined
   readonly #processes: ChildProcess[]
   readonly #dir: string
 
-  private constructor (ports: number[], processes: ChildProcess[], dir: string) {
+  private constructor (ports: number[], processes: ChildProcess[], dir: string, password: string | undefined) {
     this.ports = ports
     this.#processes = processes
     this.#dir = dir
+    this.password = password
   }
 
   get nodes (): string {
     return this.ports.map(port => `127.0.0.1:${port}`).join(',')
   }
 
-  static async start (masters = 3): Promise<PrivateRedisCluster> {
+  /** What loadConfig makes of REDIS_CLUSTER_NODES (and the password) for this cluster. */
+  get config (): RedisClusterConfig {
+    return { nodes: this.ports.map(port => ({ host: '127.0.0.1', port })), username: undefined, password: this.password, tls: false }
+  }
+
+  /** The environment variables that point the app at this cluster. */
+  get env (): NodeJS.ProcessEnv {
+    return { REDIS_CLUSTER_NODES: this.nodes, ...(this.password === undefined ? {} : { REDIS_CLUSTER_PASSWORD: this.password }) }
+  }
+
+  static async start (masters = 3, options: { password?: string } = {}): Promise<PrivateRedisCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'token-auth-cluster-'))
     const taken = new Set<number>()
     const ports: number[] = []
     for (let i = 0; i < masters; i++) ports.push(await clusterPort(taken))
-    const processes = ports.map(port => spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
-      '--dir', dir,
-    ], { stdio: 'ignore' }))
-    const cluster = new PrivateRedisCluster(ports, processes, dir)
-    for (const child of processes) {
-      child.unref()
-      process.once('exit', () => child.kill('SIGKILL'))
-    }
+    const cluster = new PrivateRedisCluster(ports, [], dir, options.password)
     try {
-      for (const port of ports) {
-        let up = false
-        for (let attempt = 0; attempt < 100 && !up; attempt++) {
-          up = await redisAnswers('127.0.0.1', port, 200)
-          if (!up) await new Promise(resolve => setTimeout(resolve, 50))
-        }
-        if (!up) throw new Error(`cluster node on port ${port} did not answer`)
-      }
-      await run('redis-cli', ['--cluster', 'create', ...ports.map(port => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'])
+      for (let i = 0; i < masters; i++) await cluster.#spawn(i)
+      await run('redis-cli', [...cluster.#auth(), '--cluster', 'create', ...ports.map(port => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'])
       await cluster.#untilOk()
     } catch (err) {
       await cluster.stop()
@@ -84,9 +83,85 @@ export class PrivateRedisCluster {
     return cluster
   }
 
+  /**
+   * Kills master `index` and starts it again with its cluster configuration but none of its data (a
+   * restart without persistence): the cluster gets its slots back, empty.
+   */
+  async restartEmpty (index: number): Promise<void> {
+    await this.#kill(index)
+    await this.#spawn(index)
+    await this.#untilOk()
+  }
+
+  /** Kills master `index` (its slots are served by no one until it is back). */
+  async kill (index: number): Promise<void> {
+    await this.#kill(index)
+  }
+
+  /** Runs redis-cli against master `index`. */
+  async cli (index: number, ...args: string[]): Promise<string> {
+    return (await run('redis-cli', [...this.#auth(), '-p', String(this.ports[index]), ...args])).stdout
+  }
+
+  /** Every key under `prefix` on every master. */
+  async keysUnder (prefix: string): Promise<string[]> {
+    const keys: string[] = []
+    for (let i = 0; i < this.ports.length; i++) {
+      keys.push(...(await this.cli(i, '--scan', '--pattern', `${prefix}*`)).split('\n').filter(key => key !== ''))
+    }
+    return keys
+  }
+
+  /** Deletes every key under `prefix` on every master (one DEL per key: keys of many slots). */
+  async deleteKeysUnder (prefix: string): Promise<void> {
+    const client = this.client()
+    try {
+      for (const key of await this.keysUnder(prefix)) await client.del(key)
+    } finally {
+      client.disconnect()
+    }
+  }
+
+  /** An ioredis Cluster client for the test's own reads and writes. */
+  client (): Cluster {
+    return new Cluster(this.config.nodes, { redisOptions: this.password === undefined ? {} : { password: this.password } })
+  }
+
+  #auth (): string[] {
+    return this.password === undefined ? [] : ['-a', this.password, '--no-auth-warning']
+  }
+
+  async #spawn (index: number): Promise<void> {
+    const port = this.ports[index] as number
+    const child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(this.#dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+      '--dir', this.#dir,
+      ...(this.password === undefined ? [] : ['--requirepass', this.password, '--masterauth', this.password]),
+    ], { stdio: 'ignore' })
+    this.#processes[index] = child
+    child.unref()
+    process.once('exit', () => child.kill('SIGKILL'))
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if (await redisAnswers('127.0.0.1', port, 200, this.password)) return
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    throw new Error(`cluster node on port ${port} did not answer`)
+  }
+
+  async #kill (index: number): Promise<void> {
+    const child = this.#processes[index]
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    child.ref()
+    child.kill('SIGKILL')
+    await exited
+    child.unref()
+  }
+
   async #untilOk (): Promise<void> {
     for (let attempt = 0; attempt < 100; attempt++) {
-      const states = await Promise.all(this.ports.map(async port => (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout))
+      const states = await Promise.all(this.ports.map((_port, i) => this.cli(i, 'cluster', 'info').catch(() => '')))
       if (states.every(info => info.includes('cluster_state:ok'))) return
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -94,13 +169,21 @@ export class PrivateRedisCluster {
   }
 
   async stop (): Promise<void> {
-    await Promise.all(this.#processes.map(child => {
-      if (child.exitCode !== null) return undefined
-      const exited = new Promise(resolve => child.once('exit', resolve))
-      child.ref()
-      child.kill('SIGKILL')
-      return exited
-    }))
+    await Promise.all(this.ports.map((_port, i) => this.#kill(i)))
     rmSync(this.#dir, { recursive: true, force: true })
   }
+}
+
+let shared: Promise<PrivateRedisCluster> | undefined
+
+/**
+ * The cluster a test process shares (started on first use, about two seconds, stopped when the
+ * process exits); tests keep to key prefixes of their own on it.
+ */
+export function testRedisCluster (): Promise<PrivateRedisCluster> {
+  shared ??= PrivateRedisCluster.start().then(cluster => {
+    process.once('beforeExit', () => { cluster.stop().catch(() => {}) })
+    return cluster
+  })
+  return shared
 }

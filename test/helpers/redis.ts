@@ -5,14 +5,20 @@ import { RedisStore, type AuthStore } from '../../src/store/index.js'
 import { Redis } from 'ioredis'
 
 /** Sends PING over a raw socket; true when Redis answers PONG within the timeout. */
-export function redisAnswers (host: string, port: number, timeoutMs = 500): Promise<boolean> {
+export function redisAnswers (host: string, port: number, timeoutMs = 500, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket()
     const done = (answer: boolean) => { socket.destroy(); resolve(answer) }
     socket.setTimeout(timeoutMs, () => done(false))
     socket.once('error', () => done(false))
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
-    socket.connect(port, host, () => socket.write('PING\r\n'))
+    // With a password, AUTH's +OK comes first: PONG is looked for in all that arrives.
+    let received = ''
+    socket.on('data', (data) => {
+      received += data.toString()
+      if (received.includes('+PONG')) done(true)
+      else if (received.startsWith('-') || (password === undefined && received.length > 0)) done(false)
+    })
+    socket.connect(port, host, () => socket.write(password === undefined ? 'PING\r\n' : `AUTH ${password}\r\nPING\r\n`))
   })
 }
 

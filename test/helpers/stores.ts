@@ -1,7 +1,9 @@
 import type { Test } from 'tap'
 import { randomId, sha256 } from '../../src/ids.js'
 import { MemoryStore, type AuthStore, type NewSession } from '../../src/store/index.js'
+import { RedisStore } from '../../src/store/index.js'
 import { testRedisStore, uniqueKeyPrefix } from './redis.js'
+import { testRedisCluster } from './redis-cluster.js'
 
 /** Both stores, for tests of the contract they share. */
 export const ACCESS_TTL = 900
@@ -17,7 +19,18 @@ export async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promi
   return (await testRedisStore(t, keyPrefix)).store
 }
 
-export const STORES = [['memory', memoryStore], ['redis', redisStore]] as const
+/** A RedisStore on the process's private Redis Cluster under a fresh key prefix, cleaned up after the test. */
+export async function clusterStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
+  const cluster = await testRedisCluster()
+  const store = await RedisStore.connect({ cluster: cluster.config, keyPrefix })
+  t.teardown(async () => {
+    await store.close()
+    await cluster.deleteKeysUnder(keyPrefix)
+  })
+  return store
+}
+
+export const STORES = [['memory', memoryStore], ['redis', redisStore], ['cluster', clusterStore]] as const
 
 export function session (userId = randomId()) {
   return { userId, sessionId: randomId(), refreshHash: sha256(randomId()), expiresAt: Date.now() + HOUR, maxSessionsPerUser: 100, accessTokenTtl: ACCESS_TTL }

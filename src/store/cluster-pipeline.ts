@@ -1,0 +1,162 @@
+import { EventEmitter } from 'node:events'
+import calculateSlot from 'cluster-key-slot'
+import type { Cluster } from 'ioredis'
+import { RedisReplyError } from './resp.js'
+import { RedisPipeline, pipelineScript, unavailable, type BatchedRedis, type PipelineScript, type ReplyCallback } from './redis-pipeline.js'
+
+export interface ClusterPipelineOptions {
+  /** the cluster's ioredis client: whose slot map (refreshed by ioredis) says which master serves a key */
+  cluster: Cluster
+  /** the redis:// or rediss:// URL (credentials included) of the node at host:port */
+  nodeUrl: (host: string, port: number) => string
+  commandTimeoutMs: number
+}
+
+/** The master serving each slot as ioredis last learnt it ("host:port"). */
+function mastersBySlot (cluster: Cluster): Array<string | undefined> {
+  return cluster.slots.map(owners => owners?.[0])
+}
+
+/**
+ * The hot path on a Redis Cluster: one RedisPipeline (one write per event-loop turn) per master,
+ * each command sent to the master that serves its first key's slot. Every key a command names
+ * shares the user's hash tag, so one slot is always enough. A command answered MOVED or ASK (a slot
+ * moved or moving) was not run: it is sent once more, to the node named, within what is left of its
+ * timeout, and ioredis is asked to refresh its slot map. Nothing is ever resent after a connection
+ * was lost with a command on it. Emits 'dropped' (reason) as a RedisPipeline does, and 'reconnected'
+ * (node) when a master's connection is open again after it was lost (a node restarted, maybe empty).
+ */
+export class ClusterPipeline extends EventEmitter implements BatchedRedis {
+  readonly #cluster: Cluster
+  readonly #nodeUrl: (host: string, port: number) => string
+  readonly #timeoutMs: number
+  readonly #scripts: PipelineScript[] = []
+  /** a connection per master, by "host:port" */
+  readonly #nodes = new Map<string, RedisPipeline>()
+  #closing = false
+  readonly #onRefresh = (): void => { this.#syncNodes() }
+
+  constructor (options: ClusterPipelineOptions) {
+    super()
+    this.#cluster = options.cluster
+    this.#nodeUrl = options.nodeUrl
+    this.#timeoutMs = options.commandTimeoutMs
+  }
+
+  get stats (): { writes: number, commands: number } {
+    let writes = 0
+    let commands = 0
+    for (const node of this.#nodes.values()) {
+      writes += node.stats.writes
+      commands += node.stats.commands
+    }
+    return { writes, commands }
+  }
+
+  /** The masters connected to now ("host:port"). */
+  get masters (): string[] {
+    return [...this.#nodes.keys()]
+  }
+
+  defineScript (lua: string, numberOfKeys: number): PipelineScript {
+    const script = pipelineScript(lua, numberOfKeys)
+    this.#scripts.push(script)
+    return script
+  }
+
+  /** Opens a connection to every master ioredis knows; rejects unless each one answers. */
+  async connect (): Promise<void> {
+    this.#closing = false
+    this.#cluster.on('refresh', this.#onRefresh)
+    await Promise.all(this.#syncNodes())
+  }
+
+  evalScript (script: PipelineScript, keysAndArgs: ReadonlyArray<string | number>, callback: ReplyCallback, timeoutMs = this.#timeoutMs): void {
+    const slot = calculateSlot(String(keysAndArgs[0]))
+    const node = this.#nodeServing(slot)
+    if (node === undefined) {
+      process.nextTick(callback, unavailable(`no connection to the master of slot ${slot}`), null)
+      return
+    }
+    const sentAt = performance.now()
+    node.evalScript(script, keysAndArgs, (err, reply) => {
+      if (!(err instanceof RedisReplyError) || !/^(?:MOVED|ASK) /.test(err.message)) {
+        callback(err, reply)
+        return
+      }
+      const [redirect, , address = ''] = err.message.split(' ')
+      if (redirect === 'MOVED') this.#cluster.refreshSlotsCache()
+      const left = Math.floor(timeoutMs - (performance.now() - sentAt))
+      const target = this.#nodes.get(address) ?? this.#open(address)?.node
+      if (left <= 0 || target === undefined) {
+        callback(unavailable(`slot ${slot} moved (${err.message})`), null)
+        return
+      }
+      // Once: a second redirect is the caller's 503, not a loop.
+      if (redirect === 'ASK') target.send(['ASKING'], () => {}, left)
+      target.evalScript(script, keysAndArgs, callback, left)
+    }, timeoutMs)
+  }
+
+  /**
+   * Every slot has a master we are connected to, and every master answers that the cluster is up
+   * (CLUSTER INFO's cluster_state:ok, as each master sees it).
+   */
+  async ping (): Promise<void> {
+    const owners = new Set(mastersBySlot(this.#cluster))
+    if (owners.has(undefined) || owners.size === 0) throw unavailable('a slot has no master')
+    await Promise.all([...owners].map(async address => {
+      const node = this.#nodes.get(address as string)
+      if (node === undefined) throw unavailable(`no connection to the master ${String(address)}`)
+      const info = await node.call(['CLUSTER', 'INFO'])
+      if (typeof info !== 'string' || !/^cluster_state:ok\r?$/m.test(info)) throw unavailable(`the master ${String(address)} reports the cluster down`)
+    }))
+  }
+
+  async close (): Promise<void> {
+    this.#closing = true
+    this.#cluster.off('refresh', this.#onRefresh)
+    await Promise.all([...this.#nodes.values()].map(node => node.close()))
+    this.#nodes.clear()
+  }
+
+  #nodeServing (slot: number): RedisPipeline | undefined {
+    const address = this.#cluster.slots[slot]?.[0]
+    return address === undefined ? undefined : this.#nodes.get(address)
+  }
+
+  /** Opens connections to masters that are new in the slot map, closes those to nodes no longer in it. */
+  #syncNodes (): Array<Promise<void>> {
+    if (this.#closing) return []
+    const owners = new Set(mastersBySlot(this.#cluster).filter(address => address !== undefined))
+    const opening: Array<Promise<void>> = []
+    for (const address of owners) {
+      if (this.#nodes.has(address)) continue
+      const opened = this.#open(address)
+      if (opened !== undefined) opening.push(opened.connected)
+    }
+    for (const [address, node] of this.#nodes) {
+      if (owners.has(address)) continue
+      this.#nodes.delete(address)
+      node.close().catch(() => {})
+    }
+    return opening
+  }
+
+  #open (address: string): { node: RedisPipeline, connected: Promise<void> } | undefined {
+    const match = /^(.*):(\d+)$/.exec(address)
+    if (match === null || this.#closing) return undefined
+    const [, host = '', port] = match
+    const node = new RedisPipeline({ url: this.#nodeUrl(host, Number(port)), commandTimeoutMs: this.#timeoutMs })
+    for (const script of this.#scripts) node.defineScript(script.lua, script.numberOfKeys)
+    let connectedBefore = false
+    node.on('ready', () => {
+      if (connectedBefore) this.emit('reconnected', address)
+      connectedBefore = true
+    })
+    node.on('dropped', (reason: string) => { this.emit('dropped', `${address}: ${reason}`) })
+    this.#nodes.set(address, node)
+    // A first connect that fails keeps retrying on its own (as any lost connection does).
+    return { node, connected: node.connect() }
+  }
+}
