@@ -71,22 +71,7 @@ export function describeCluster (config: RedisClusterConfig): string {
 
 /** Connects to the cluster and pings within STARTUP_TIMEOUT_MS; otherwise drops it and explains, naming REDIS_CLUSTER_NODES. */
 export async function connectClusterOrExplain (cluster: Cluster, config: RedisClusterConfig): Promise<void> {
-  let cause: Error | undefined
-  cluster.once('error', (err: Error) => { cause = err })
-  let timer: NodeJS.Timeout | undefined
-  try {
-    await Promise.race([
-      cluster.connect().then(() => cluster.ping()),
-      new Promise((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS)
-      }),
-    ])
-  } catch (err) {
-    cluster.disconnect()
-    throw clusterUnreachable(config, cause ?? err as Error)
-  } finally {
-    clearTimeout(timer)
-  }
+  await connectWithin(cluster, cause => clusterUnreachable(config, cause))
 }
 
 export function clusterUnreachable (config: RedisClusterConfig, cause: Error): Error {
@@ -104,20 +89,24 @@ export function clusterNodeUrl (config: RedisClusterConfig, host: string, port: 
  * refused start-up's process alive) and rejects with a message naming REDIS_URL, without credentials.
  */
 export async function connectOrExplain (redis: Redis, url: string): Promise<void> {
+  await connectWithin(redis, cause => unreachable(url, cause))
+}
+
+async function connectWithin (client: Redis | Cluster, explain: (cause: Error) => Error): Promise<void> {
   // ioredis reports a failed first connect as "Connection is closed."; keep the real cause.
   let cause: Error | undefined
-  redis.once('error', (err: Error) => { cause = err })
+  client.once('error', (err: Error) => { cause = err })
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([
-      redis.connect().then(() => redis.ping()),
+      client.connect().then(() => client.ping()),
       new Promise((_resolve, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS)
       }),
     ])
   } catch (err) {
-    redis.disconnect()
-    throw unreachable(url, cause ?? err as Error)
+    client.disconnect()
+    throw explain(cause ?? err as Error)
   } finally {
     clearTimeout(timer)
   }
