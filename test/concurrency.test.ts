@@ -1,11 +1,11 @@
 import t from 'tap'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { CORE_STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile, refresh } from './helpers/http.js'
 
 const PARALLEL = 25
 const ROUNDS = 20
 
-for (const store of STORE_KINDS) {
+for (const store of CORE_STORE_KINDS) {
   t.test(`${store} store: of ${PARALLEL} concurrent refreshes with one token exactly one rotates and all get its successor, ${ROUNDS} times`, async (t) => {
     const { app } = await buildTestApp(t, store)
     for (let round = 0; round < ROUNDS; round++) {

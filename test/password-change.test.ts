@@ -1,6 +1,6 @@
 import t from 'tap'
 import { userIdFor } from '../src/ids.js'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { CORE_STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 import { STORES, userSession } from './helpers/stores.js'
@@ -9,7 +9,7 @@ import { STORES, userSession } from './helpers/stores.js'
 
 const NEW_PASSWORD = 'correct horse battery staple'
 
-for (const store of STORE_KINDS) {
+for (const store of CORE_STORE_KINDS) {
   t.test(`${store} store: changing the password`, async (t) => {
     t.test('keeps the caller\'s session, ends every other, and the new password is the one that logs in', async (t) => {
       const { stream, records } = logCapture()

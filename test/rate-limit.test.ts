@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { userIdFor } from '../src/ids.js'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { CORE_STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, refresh } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 import { PrivateRedis, SlowRedisProxy, keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
@@ -22,7 +22,7 @@ function assertLimited (t: Test, response: LightMyRequestResponse, limit: number
   t.equal(response.headers['x-ratelimit-remaining'], '0', `${what}: X-RateLimit-Remaining`)
 }
 
-for (const store of STORE_KINDS) {
+for (const store of CORE_STORE_KINDS) {
   t.test(`${store} store`, async (t) => {
     t.test('login: RATE_LIMIT_LOGIN_MAX attempts per minute per client IP and username, then 429 even with the right password', async (t) => {
       const { app } = await buildTestApp(t, store, LIMITS)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { CORE_STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile, refresh } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 
@@ -7,7 +7,7 @@ import { logCapture } from './helpers/log.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
-for (const store of STORE_KINDS) {
+for (const store of CORE_STORE_KINDS) {
   t.test(`${store} store: token revocation`, async (t) => {
     t.test('a refresh token ends its session; an access token is denied and its session lives on', async (t) => {
       const { stream, records } = logCapture()

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { userIdFor } from '../src/ids.js'
-import { STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
+import { CORE_STORE_KINDS, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, profile, refresh, setCookies, type TokenBody } from './helpers/http.js'
 import { logCapture } from './helpers/log.js'
 
@@ -30,7 +30,7 @@ async function sessionsOf (app: FastifyInstance, accessToken: string) {
   return (response.json() as { sessions: Array<Record<string, unknown>> }).sessions
 }
 
-for (const store of STORE_KINDS) {
+for (const store of CORE_STORE_KINDS) {
   t.test(`${store} store: sessions`, async (t) => {
     t.test('the caller\'s live sessions, newest first, with the current one marked; a refresh updates it, a call does not', async (t) => {
       const { app } = await buildTestApp(t, store)
