@@ -158,6 +158,36 @@ t.test('production refuses every unsafe default', async (t) => {
   t.match((nothing as Error | undefined)?.message, /\b(?:REDIS_URL|JWT_SECRET)\b/, 'naming a missing variable')
 })
 
+t.test('REDIS_CLUSTER_NODES: production accepts it instead of REDIS_URL and refuses both; credentials and TLS have variables of their own', async (t) => {
+  const { REDIS_URL: _url, ...withoutUrl } = PRODUCTION
+  const cluster = { ...withoutUrl, REDIS_CLUSTER_NODES: 'redis-0.internal:6379, 10.0.0.12:7000,[fd00::5]:6380' }
+  const config = loadConfig(cluster)
+  t.equal(config.redisUrl, undefined)
+  t.same(config.redisCluster, {
+    nodes: [{ host: 'redis-0.internal', port: 6379 }, { host: '10.0.0.12', port: 7000 }, { host: 'fd00::5', port: 6380 }],
+    username: undefined,
+    password: undefined,
+    tls: false,
+  }, 'a production environment with a cluster and no REDIS_URL starts')
+  t.same(loadConfig({ ...cluster, REDIS_CLUSTER_USERNAME: 'api', REDIS_CLUSTER_PASSWORD: 'pw-1', REDIS_CLUSTER_TLS: 'true' }).redisCluster,
+    { ...config.redisCluster, username: 'api', password: 'pw-1', tls: true }, 'username, password and TLS')
+
+  const both = refused(t, { ...PRODUCTION, REDIS_CLUSTER_NODES: 'redis-0.internal:6379' }, 'REDIS_CLUSTER_NODES', 'both set')
+  t.match(both, /REDIS_URL/, 'both: names REDIS_URL too')
+  refused(t, { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, 'REDIS_CLUSTER_NODES', 'both set outside production too')
+  t.match(refused(t, withoutUrl, 'REDIS_URL', 'neither'), /REDIS_CLUSTER_NODES/, 'neither: the message names both ways')
+
+  for (const entry of ['redis-0.internal', 'redis://redis-0.internal:6379', 'host:0', 'host:65536', '[not-ipv6]:6379', 'a b:6379', ',']) {
+    refused(t, { REDIS_CLUSTER_NODES: entry }, 'REDIS_CLUSTER_NODES', `REDIS_CLUSTER_NODES=${entry}`)
+  }
+  const leaked = refused(t, { REDIS_CLUSTER_NODES: 'admin:hunter2@redis-0.internal:6379' }, 'REDIS_CLUSTER_NODES', 'an entry with credentials')
+  t.notMatch(leaked, 'hunter2', 'the message does not echo the password')
+  t.match(leaked, /REDIS_CLUSTER_PASSWORD/, 'and says where credentials go')
+  refused(t, { REDIS_CLUSTER_PASSWORD: 'pw' }, 'REDIS_CLUSTER_PASSWORD', 'a cluster password without nodes')
+  refused(t, { REDIS_CLUSTER_TLS: 'true' }, 'REDIS_CLUSTER_TLS', 'cluster TLS without nodes')
+  refused(t, { REDIS_CLUSTER_NODES: 'h:1', REDIS_CLUSTER_USERNAME: 'api' }, 'REDIS_CLUSTER_USERNAME', 'a username without a password')
+})
+
 t.test('production refuses rate limits turned off; other environments allow it (benchmarks)', async (t) => {
   for (const name of ['RATE_LIMIT_MAX', 'RATE_LIMIT_LOGIN_MAX', 'RATE_LIMIT_REFRESH_MAX']) {
     const message = refused(t, { ...PRODUCTION, [name]: '0' }, name, `production with ${name}=0`)

@@ -30,4 +30,11 @@ t.test('a private 3-master Redis Cluster: every slot assigned, keys spread over 
   t.equal(owners.size, 3, 'thirty users spread over the three masters')
   t.equal(await client.cluster('KEYSLOT', 't:{user:7}:account'), await client.cluster('KEYSLOT', 't:{user:7}:deny:sid:x'), 'a user\'s keys share a slot')
   t.equal(await client.get('t:{user:7}:account'), '7', 'and are read back through the cluster')
+
+  // The test helpers' clean-up reaches every master: keys of thirty users, in many slots.
+  await client.set('other:{user:1}:account', 'kept')
+  t.equal((await cluster.keysUnder('t:')).length, 30, 'keysUnder scans every master')
+  await cluster.deleteKeysUnder('t:')
+  t.same(await cluster.keysUnder('t:'), [], 'deleteKeysUnder deletes on every master')
+  t.equal(await client.get('other:{user:1}:account'), 'kept', 'and nothing outside the prefix')
 })

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { userIdFor } from '../src/ids.js'
+import { eventually } from './helpers/eventually.js'
 import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
 import { PrivateRedis, withRedis } from './helpers/redis.js'
 import { ACCESS_TOKEN_HEADER, claimsOf, forgeJwt } from './helpers/tokens.js'
@@ -16,15 +17,6 @@ async function twoInstances (t: Test) {
   const a = (await buildTestApp(t, 'redis', shared)).app
   const b = (await buildTestApp(t, 'redis', shared)).app
   return { redis, a, b }
-}
-
-async function eventually (check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return false
 }
 
 for (const loss of ['a restart without persistence', 'a FLUSHALL (no reconnect)'] as const) {

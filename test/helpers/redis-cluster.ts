@@ -98,6 +98,22 @@ export class PrivateRedisCluster {
     await this.#kill(index)
   }
 
+  /**
+   * Moves the slot of `key`, with its keys, from master `from` to master `to`, as resharding does
+   * (IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on every master).
+   */
+  async moveSlotOf (key: string, from: number, to: number): Promise<void> {
+    const slot = (await this.cli(from, 'cluster', 'keyslot', key)).trim()
+    const [fromId, toId] = [(await this.cli(from, 'cluster', 'myid')).trim(), (await this.cli(to, 'cluster', 'myid')).trim()]
+    await this.cli(to, 'cluster', 'setslot', slot, 'importing', fromId)
+    await this.cli(from, 'cluster', 'setslot', slot, 'migrating', toId)
+    const keys = (await this.cli(from, 'cluster', 'getkeysinslot', slot, '1000')).split('\n').filter(k => k !== '')
+    if (keys.length > 0) {
+      await this.cli(from, 'migrate', '127.0.0.1', String(this.ports[to]), '', '0', '5000', ...(this.password === undefined ? [] : ['auth', this.password]), 'keys', ...keys)
+    }
+    for (let i = 0; i < this.ports.length; i++) await this.cli(i, 'cluster', 'setslot', slot, 'node', toId)
+  }
+
   /** Runs redis-cli against master `index`. */
   async cli (index: number, ...args: string[]): Promise<string> {
     return (await run('redis-cli', [...this.#auth(), '-p', String(this.ports[index]), ...args])).stdout

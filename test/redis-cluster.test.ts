@@ -1,0 +1,117 @@
+import t, { type Test } from 'tap'
+import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
+import { userIdFor } from '../src/ids.js'
+import { keysFor } from '../src/store/keys.js'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { eventually } from './helpers/eventually.js'
+import { bearer, login, loginTokens, profile, refresh } from './helpers/http.js'
+import { PrivateRedisCluster } from './helpers/redis-cluster.js'
+
+// The store on a Redis Cluster of the test's own (three masters, no replicas): readiness, a master
+// that restarts empty, credentials, and a slot that moves while the app runs.
+
+const PREFIX = 'cluster:'
+const aliceAccount = keysFor(PREFIX, userIdFor(USERS.alice.username)).account
+
+async function privateCluster (t: Test, options: { password?: string } = {}): Promise<PrivateRedisCluster> {
+  const cluster = await PrivateRedisCluster.start(3, options)
+  t.teardown(() => cluster.stop())
+  return cluster
+}
+
+/** The index of the master holding `key` (the others answer MOVED). */
+async function masterOf (cluster: PrivateRedisCluster, key: string): Promise<number> {
+  for (let i = 0; i < cluster.ports.length; i++) {
+    if (!(await cluster.cli(i, 'exists', key)).includes('MOVED')) return i
+  }
+  throw new Error(`no master holds ${key}`)
+}
+
+t.test('/ready: every master answers and reports cluster_state:ok; a master down is a 503 within a second, and ready again once it is back', async (t) => {
+  const cluster = await privateCluster(t)
+  const { app } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_KEY_PREFIX: PREFIX })
+  const ready = await app.inject({ url: '/ready' })
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ok', store: 'redis' })
+
+  await cluster.kill(1)
+  const started = performance.now()
+  const down = await app.inject({ url: '/ready' })
+  const ms = performance.now() - started
+  t.equal(down.statusCode, 503, 'a master down: not ready')
+  t.equal(down.json().code, 'STORE_UNAVAILABLE')
+  t.ok(ms < 1200, `answered in ${Math.round(ms)} ms`)
+
+  await cluster.restartEmpty(1)
+  t.ok(await eventually(async () => (await app.inject({ url: '/ready' })).statusCode === 200), 'ready again once the master is back')
+})
+
+t.test('a master restarting empty under two instances: a token revoked before stays rejected, older tokens are refused, users come back, fresh logins work on both', async (t) => {
+  const cluster = await privateCluster(t)
+  const shared = { ...cluster.env, REDIS_KEY_PREFIX: PREFIX }
+  const a = (await buildTestApp(t, 'cluster', shared)).app
+  const b = (await buildTestApp(t, 'cluster', shared)).app
+  const revoked = await loginTokens(a, USERS.alice)
+  const live = await loginTokens(b, USERS.alice)
+  t.equal((await a.inject({ method: 'POST', url: '/auth/logout', headers: bearer(revoked.access_token) })).statusCode, 204)
+  for (const app of [a, b]) {
+    t.equal((await profile(app, bearer(revoked.access_token))).statusCode, 401, 'revoked before the loss')
+    t.equal((await profile(app, bearer(live.access_token))).statusCode, 200, 'live before the loss')
+  }
+
+  // Only the master holding alice's keys loses its share; the cluster's other masters keep theirs.
+  const lost = await masterOf(cluster, aliceAccount)
+  await cluster.restartEmpty(lost)
+  t.equal((await cluster.cli(lost, 'dbsize')).trim(), '0', 'that master came back empty')
+
+  for (const app of [a, b]) {
+    t.ok(await eventually(async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200), 'a fresh login works')
+  }
+  for (const app of [a, b]) {
+    t.equal((await profile(app, bearer(revoked.access_token))).statusCode, 401, 'the token revoked before the loss is still refused')
+    t.equal((await profile(app, bearer(live.access_token))).statusCode, 401, 'an older token is refused too')
+    t.equal((await refresh(app, live.refresh_token)).statusCode, 401, 'and its session is gone')
+  }
+  const fresh = await loginTokens(b, USERS.alice)
+  t.equal((await profile(a, bearer(fresh.access_token))).statusCode, 200, 'a token from after the loss works on the other instance')
+})
+
+t.test('a cluster that requires a password: REDIS_CLUSTER_PASSWORD signs every connection in; a wrong one is refused at start-up without showing it', async (t) => {
+  const password = 'cluster-password-1234'
+  const cluster = await privateCluster(t, { password })
+  const { app } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_KEY_PREFIX: PREFIX })
+  const tokens = await loginTokens(app, USERS.alice)
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'the hot path signs in on every master')
+  t.equal((await app.inject({ url: '/ready' })).statusCode, 200)
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200, 'and ioredis does too')
+
+  const wrong = 'not-the-password-5678'
+  const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: TEST_SECRET, REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: wrong, LOG_LEVEL: 'silent' })
+  const started = performance.now()
+  const refused = await buildApp(config).then(app => app.ready()).then(() => undefined, (err: Error) => err)
+  t.ok(refused instanceof Error, 'start-up refused')
+  t.ok(refused?.message.startsWith('REDIS_CLUSTER_NODES: '), `names the variable: ${refused?.message}`)
+  t.notOk(refused?.message.includes(wrong), 'never the password')
+  t.ok(performance.now() - started < 4000, 'within the start-up bound')
+})
+
+t.test('a slot that moves to another master while the app runs: the hot path follows MOVED, rotation and login go on', async (t) => {
+  const cluster = await privateCluster(t)
+  const { app } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_KEY_PREFIX: PREFIX })
+  const tokens = await loginTokens(app, USERS.alice)
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200)
+
+  const from = await masterOf(cluster, aliceAccount)
+  const to = (from + 1) % cluster.ports.length
+  await cluster.moveSlotOf(aliceAccount, from, to)
+  t.equal(await masterOf(cluster, aliceAccount), to, 'alice\'s keys now live on another master')
+
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'the access check, sent to the old master, followed MOVED')
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'and again')
+  const rotated = await refresh(app, tokens.refresh_token)
+  t.equal(rotated.statusCode, 200, 'a rotation works on the new master')
+  const replayed = await refresh(app, tokens.refresh_token)
+  t.equal(replayed.json().refresh_token, rotated.json().refresh_token, 'the just-spent token gets the same successor there (the keys moved with the slot)')
+  t.equal((await login(app, USERS.alice.username, USERS.alice.password)).statusCode, 200, 'a login works')
+})
