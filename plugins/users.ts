@@ -8,6 +8,9 @@ declare module 'fastify' {
   }
 }
 
+/** Re-seeding after a reconnect is tried this often (0.25, 0.5, 1, then every 2 s: about 30 s). */
+const RESEED_ATTEMPTS = 18
+
 /**
  * The user directory, seeded at start-up from USERS_FILE (or, in development without one, with the
  * demo users). Seeding runs again whenever Redis comes back, in case it came back empty.
@@ -38,10 +41,28 @@ export default fp(async function users (fastify) {
   // Made now, not at the first unknown-user login, which would otherwise take twice as long.
   await dummyPasswordHash()
 
-  store.onReconnect(() => {
+  // A node that has just come back may not serve yet (a cluster master rejoining answers CLUSTERDOWN
+  // for a moment): a failed re-seed is tried again, a little later each time, for about half a minute.
+  let retry: NodeJS.Timeout | undefined
+  let closing = false
+  const reseed = (attempt: number): void => {
+    clearTimeout(retry)
     directory.reseed().then(
       (recreated) => { if (recreated.length > 0) fastify.log.warn({ recreated }, 'users recreated after the store came back empty') },
-      (err: Error) => fastify.log.error({ reason: err.message }, 'could not re-seed users after reconnecting; logins retry it')
+      (err: Error) => {
+        if (closing) return
+        if (attempt >= RESEED_ATTEMPTS) {
+          fastify.log.error({ reason: err.message }, 'could not re-seed users after reconnecting; logins retry it')
+          return
+        }
+        retry = setTimeout(() => reseed(attempt + 1), Math.min(250 * 2 ** (attempt - 1), 2000))
+        retry.unref()
+      }
     )
+  }
+  store.onReconnect(() => reseed(1))
+  fastify.addHook('onClose', async () => {
+    closing = true
+    clearTimeout(retry)
   })
 }, { name: 'users', dependencies: ['config', 'store'] })

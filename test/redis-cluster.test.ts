@@ -64,6 +64,8 @@ t.test('a master restarting empty under two instances: a token revoked before st
   const lost = await masterOf(cluster, aliceAccount)
   await cluster.restartEmpty(lost)
   t.equal((await cluster.cli(lost, 'dbsize')).trim(), '0', 'that master came back empty')
+  // Seeded again when the connection to that master comes back, before anyone logs in.
+  t.ok(await eventually(async () => (await cluster.cli(lost, 'exists', aliceAccount)).trim() === '1'), 'alice\'s account is recreated without a login')
 
   for (const app of [a, b]) {
     t.ok(await eventually(async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200), 'a fresh login works')
