@@ -114,6 +114,31 @@ export class PrivateRedisCluster {
     for (let i = 0; i < this.ports.length; i++) await this.cli(i, 'cluster', 'setslot', slot, 'node', toId)
   }
 
+  /**
+   * Makes master `index` announce `port` to clients (CLUSTER SLOTS, MOVED) instead of its own, as a
+   * node behind NAT does; resolves once every master tells clients so.
+   */
+  async announce (index: number, port: number): Promise<void> {
+    const own = this.ports[index] as number
+    await this.cli(index, 'config', 'set', 'cluster-announce-bus-port', String(own + 10_000))
+    await this.cli(index, 'config', 'set', 'cluster-announce-port', String(port))
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const views = await Promise.all(this.ports.map((_port, i) => this.cli(i, 'cluster', 'slots')))
+      if (views.every(view => view.split('\n').includes(String(port)))) return
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    throw new Error(`the cluster did not learn that master ${index} is at port ${port}`)
+  }
+
+  /** A key (of user `{user:<n>}`) that master `index` serves. */
+  async keyServedBy (index: number, suffix = 'account'): Promise<string> {
+    for (let n = 0; n < 1000; n++) {
+      const key = `{user:${n}}:${suffix}`
+      if (!(await this.cli(index, 'exists', key)).includes('MOVED')) return key
+    }
+    throw new Error(`no key of master ${index} found`)
+  }
+
   /** Runs redis-cli against master `index`. */
   async cli (index: number, ...args: string[]): Promise<string> {
     return (await run('redis-cli', [...this.#auth(), '-p', String(this.ports[index]), ...args])).stdout
