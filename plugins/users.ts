@@ -52,9 +52,10 @@ export default fp(async function users (fastify) {
       (err: Error) => {
         if (closing) return
         if (attempt >= RESEED_ATTEMPTS) {
-          fastify.log.error({ reason: err.message }, 'could not re-seed users after reconnecting; logins retry it')
+          fastify.log.error({ reason: err.message, attempts: attempt }, 'could not re-seed users after reconnecting; logins retry it')
           return
         }
+        if (attempt === 1) fastify.log.warn({ reason: err.message }, 'could not re-seed users after reconnecting; trying again')
         retry = setTimeout(() => reseed(attempt + 1), Math.min(250 * 2 ** (attempt - 1), 2000))
         retry.unref()
       }

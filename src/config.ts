@@ -136,7 +136,7 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are both set: give one Redis (REDIS_URL) or a cluster (REDIS_CLUSTER_NODES), not both')
   }
   if (isProduction && env.REDIS_URL === undefined && redisCluster === undefined) {
-    throw new ConfigError('REDIS_URL (or REDIS_CLUSTER_NODES) is required in production (the in-memory store serves one process only)')
+    throw new ConfigError('REDIS_URL is required in production, or REDIS_CLUSTER_NODES for a Redis Cluster (the in-memory store serves one process only)')
   }
   const algorithm = env.JWT_ALGORITHM as SigningAlgorithm
   const privateKey = algorithm === 'HS256' ? undefined : loadPrivateKey(algorithm, env.JWT_PRIVATE_KEY_FILE)
