@@ -23,8 +23,10 @@ function mastersBySlot (cluster: Cluster): Array<string | undefined> {
  * shares the user's hash tag, so one slot is always enough. A command answered MOVED or ASK (a slot
  * moved or moving) was not run: it is sent once more, to the node named, within what is left of its
  * timeout, and ioredis is asked to refresh its slot map. Nothing is ever resent after a connection
- * was lost with a command on it. Emits 'dropped' (reason) as a RedisPipeline does, and 'reconnected'
- * (node) when a master's connection is open again after it was lost (a node restarted, maybe empty).
+ * was lost with a command on it. Emits 'dropped' (reason) as a RedisPipeline does; 'node-ready'
+ * (address) each time a master's connection is (re)opened; and 'reconnected' (address) when that may
+ * mean lost data: a master's connection open again after it was lost (a node restarted, maybe empty),
+ * or a master that joined the slot map after start-up (a promoted replica, maybe empty).
  */
 export class ClusterPipeline extends EventEmitter implements BatchedRedis {
   readonly #cluster: Cluster
@@ -34,6 +36,8 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
   /** a connection per master, by "host:port" */
   readonly #nodes = new Map<string, RedisPipeline>()
   #closing = false
+  /** past the first connect: a master new to the slot map may be a replica promoted empty */
+  #started = false
   readonly #onRefresh = (): void => { this.#syncNodes() }
 
   constructor (options: ClusterPipelineOptions) {
@@ -69,6 +73,15 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
     this.#closing = false
     this.#cluster.on('refresh', this.#onRefresh)
     await Promise.all(this.#syncNodes())
+    this.#started = true
+  }
+
+  /** TIME on the master at `address`, on its batched connection: [seconds, microseconds]. */
+  async time (address: string): Promise<[number, number]> {
+    const node = this.#nodes.get(address)
+    if (node === undefined) throw unavailable(`no connection to the master ${address}`)
+    const [seconds, micros] = await node.call(['TIME']) as [string, string]
+    return [Number(seconds), Number(micros)]
   }
 
   evalScript (script: PipelineScript, keysAndArgs: ReadonlyArray<string | number>, callback: ReplyCallback, timeoutMs = this.#timeoutMs): void {
@@ -86,15 +99,21 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
       }
       const [redirect, , address = ''] = err.message.split(' ')
       if (redirect === 'MOVED') this.#cluster.refreshSlotsCache()
-      const left = Math.floor(timeoutMs - (performance.now() - sentAt))
       const target = this.#nodes.get(address) ?? this.#open(address)?.node
-      if (left <= 0 || target === undefined) {
+      if (target === undefined) {
         callback(unavailable(`slot ${slot} moved (${err.message})`), null)
         return
       }
-      // Once: a second redirect is the caller's 503, not a loop.
-      if (redirect === 'ASK') target.send(['ASKING'], () => {}, left)
-      target.evalScript(script, keysAndArgs, callback, left)
+      whenReady(target, timeoutMs - (performance.now() - sentAt), (ready) => {
+        const left = Math.floor(timeoutMs - (performance.now() - sentAt))
+        if (!ready || left <= 0) {
+          callback(unavailable(`slot ${slot} moved (${err.message}) and its new master did not answer in time`), null)
+          return
+        }
+        // Once: a second redirect is the caller's 503, not a loop.
+        if (redirect === 'ASK') target.send(['ASKING'], () => {}, left)
+        target.evalScript(script, keysAndArgs, callback, left)
+      })
     }, timeoutMs)
   }
 
@@ -150,13 +169,35 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
     const node = new RedisPipeline({ url: this.#nodeUrl(host, Number(port)), commandTimeoutMs: this.#timeoutMs })
     for (const script of this.#scripts) node.defineScript(script.lua, script.numberOfKeys)
     let connectedBefore = false
+    const joined = this.#started
     node.on('ready', () => {
-      if (connectedBefore) this.emit('reconnected', address)
+      this.emit('node-ready', address)
+      if (connectedBefore || joined) this.emit('reconnected', address)
       connectedBefore = true
     })
     node.on('dropped', (reason: string) => { this.emit('dropped', `${address}: ${reason}`) })
     this.#nodes.set(address, node)
-    // A first connect that fails keeps retrying on its own (as any lost connection does).
-    return { node, connected: node.connect() }
+    // A first connect that fails keeps retrying on its own (as any lost connection does); only
+    // connect() awaits it, so a failure elsewhere is no unhandled rejection.
+    const connected = node.connect()
+    connected.catch(() => {})
+    return { node, connected }
   }
+}
+
+/** Calls back at once if `node` is ready, else when it becomes ready or `withinMs` has passed. */
+function whenReady (node: RedisPipeline, withinMs: number, then: (ready: boolean) => void): void {
+  if (node.ready) {
+    then(true)
+    return
+  }
+  const onReady = (): void => {
+    clearTimeout(timer)
+    then(true)
+  }
+  const timer = setTimeout(() => {
+    node.off('ready', onReady)
+    then(false)
+  }, Math.max(0, withinMs))
+  node.once('ready', onReady)
 }

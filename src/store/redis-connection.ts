@@ -52,15 +52,17 @@ export class RedisConnection {
   readonly client: BoundedRedis<ScriptedClient>
   readonly batched: BatchedRedis
   readonly #cluster: Cluster | undefined
+  readonly #clusterPipeline: ClusterPipeline | undefined
   /** Redis clock minus ours, in ms, by node ("host:port"; '' for a single Redis) */
   readonly #clockOffsets = new Map<string, number>()
   readonly #clockSync: NodeJS.Timeout
   readonly #reconnectListeners: Array<() => void> = []
   readonly #droppedListeners: Array<(reason: string) => void> = []
 
-  private constructor (client: ScriptedClient, batched: BatchedRedis, cluster: Cluster | undefined) {
-    this.#cluster = cluster
-    const silentStreams = cluster === undefined ? undefined : () => silentMasterStreams(cluster)
+  private constructor (client: ScriptedClient, batched: BatchedRedis, cluster?: { client: Cluster, batched: ClusterPipeline }) {
+    this.#cluster = cluster?.client
+    this.#clusterPipeline = cluster?.batched
+    const silentStreams = cluster === undefined ? undefined : () => silentMasterStreams(cluster.client)
     this.client = new BoundedRedis(client, (reason) => { this.#dropped(reason) }, silentStreams)
     this.batched = batched
     batched.on('dropped', (reason: string) => { this.#dropped(`batched connection: ${reason}`) })
@@ -68,9 +70,11 @@ export class RedisConnection {
     client.on('ready', () => {
       if (connectedBefore) this.#reconnected()
       connectedBefore = true
-      this.#syncClocks()
+      if (cluster === undefined) this.#syncClocks()
     })
-    batched.on('reconnected', () => { this.#reconnected() })
+    batched.on('reconnected', () => { for (const listener of this.#reconnectListeners) listener() })
+    // A master's clock is measured whenever its connection opens (a new master included).
+    batched.on('node-ready', (address: string) => { this.#syncClock(address) })
     this.#clockSync = setInterval(() => this.#syncClocks(), CLOCK_SYNC_INTERVAL_MS)
     this.#clockSync.unref()
   }
@@ -84,20 +88,35 @@ export class RedisConnection {
       const client = defineScripts(failFastRedis(target.url))
       const batched = new RedisPipeline({ url: target.url, commandTimeoutMs: COMMAND_TIMEOUT_MS })
       defineBatched(batched)
-      const connection = new RedisConnection(client, batched, undefined)
-      await connectOrExplain(client as Redis, target.url)
-      await connection.#connectBatched(err => unreachable(target.url, err))
+      const connection = new RedisConnection(client, batched)
+      await connection.#connecting(async () => {
+        await connectOrExplain(client as Redis, target.url)
+        await connection.#connectBatched(err => unreachable(target.url, err))
+      })
       return connection
     }
     const cluster = defineScripts(failFastCluster(target.cluster))
     const batched = new ClusterPipeline({ cluster, nodeUrl: (host, port) => clusterNodeUrl(target.cluster, host, port), commandTimeoutMs: COMMAND_TIMEOUT_MS })
     defineBatched(batched)
-    const connection = new RedisConnection(cluster, batched, cluster)
-    await connectClusterOrExplain(cluster, target.cluster)
-    await connection.#connectBatched(err => clusterUnreachable(target.cluster, err))
-    // ioredis's 'ready' came before its masters were known to answer TIME: once more, now.
-    await connection.#syncClocks()
+    const connection = new RedisConnection(cluster, batched, { client: cluster, batched })
+    await connection.#connecting(async () => {
+      await connectClusterOrExplain(cluster, target.cluster)
+      await connection.#connectBatched(err => clusterUnreachable(target.cluster, err))
+      // Measured as each connection opened; awaited once here, so the first rotation has them.
+      await connection.#syncClocks()
+    })
     return connection
+  }
+
+  /** Runs the start-up; if it fails, nothing of this connection is left running. */
+  async #connecting (start: () => Promise<void>): Promise<void> {
+    try {
+      await start()
+    } catch (err) {
+      clearInterval(this.#clockSync)
+      this.client.close()
+      throw err
+    }
   }
 
   /** Redis's clock minus ours, in ms, on the node that serves `key`. */
@@ -136,7 +155,7 @@ export class RedisConnection {
   }
 
   #reconnected (): void {
-    this.#syncClocks()
+    if (this.#cluster === undefined) this.#syncClocks()
     for (const listener of this.#reconnectListeners) listener()
   }
 
@@ -144,24 +163,26 @@ export class RedisConnection {
     for (const listener of this.#droppedListeners) listener(reason)
   }
 
-  /** Estimates each node's clock offset from ours (midpoint of the round trip). */
+  /** Measures every node's clock (on a cluster, each master's, on its batched connection). */
   #syncClocks (): Promise<void> {
-    const nodes: Array<[string, Redis | Cluster]> = this.#cluster === undefined
-      ? [['', this.client.client]]
-      : this.#cluster.nodes('master').map(node => [`${node.options.host ?? ''}:${node.options.port ?? ''}`, node])
-    return Promise.all(nodes.map(async ([name, node]) => {
-      const sent = Date.now()
-      try {
-        const [seconds, micros] = await this.client.wait(() => node.time())
-        const received = Date.now()
-        // A slow answer (a stall ending) says little about the offset: its midpoint could be off by
-        // half the stall, and an offset too large would let a rotation run after its caller gave up.
-        if (received - sent > CLOCK_SYNC_MAX_ROUND_TRIP_MS) return
-        this.#clockOffsets.set(name, Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sent + received) / 2)
-      } catch {
-        // Keep the last estimate; the next sync (or reconnect) tries again.
-      }
-    })).then(() => {})
+    const nodes = this.#clusterPipeline === undefined ? [''] : this.#clusterPipeline.masters
+    return Promise.all(nodes.map(node => this.#syncClock(node))).then(() => {})
+  }
+
+  /** Estimates one node's clock offset from ours (midpoint of the round trip). */
+  async #syncClock (node: string): Promise<void> {
+    const sent = Date.now()
+    try {
+      const pipeline = this.#clusterPipeline
+      const [seconds, micros] = await this.client.wait(() => pipeline === undefined ? this.client.client.time() : pipeline.time(node))
+      const received = Date.now()
+      // A slow answer (a stall ending) says little about the offset: its midpoint could be off by
+      // half the stall, and an offset too large would let a rotation run after its caller gave up.
+      if (received - sent > CLOCK_SYNC_MAX_ROUND_TRIP_MS) return
+      this.#clockOffsets.set(node, Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sent + received) / 2)
+    } catch {
+      // Keep the last estimate; the next sync (or reconnect) tries again.
+    }
   }
 }
 

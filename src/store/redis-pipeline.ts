@@ -25,7 +25,8 @@ export function pipelineScript (lua: string, numberOfKeys: number): PipelineScri
 /**
  * The hot path's connection to Redis as the store sees it: one RedisPipeline for one Redis, a
  * ClusterPipeline (one RedisPipeline per master, commands routed by slot) for a cluster.
- * Emits 'dropped' (reason) when it drops a silent connection.
+ * Emits 'dropped' (reason) when it drops a silent connection; a ClusterPipeline also emits
+ * 'node-ready' and 'reconnected' (see there).
  */
 export interface BatchedRedis extends EventEmitter {
   /** Registers a script to load on every connection, before connect(). */
