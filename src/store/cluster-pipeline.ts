@@ -12,6 +12,14 @@ export interface ClusterPipelineOptions {
   commandTimeoutMs: number
 }
 
+/**
+ * Redirects (MOVED, ASK, TRYAGAIN) one command follows at most, within its one timeout: enough for
+ * a migrating slot's ASK + TRYAGAIN pairs, 20 ms apart, to fill the timeout; few enough that a
+ * cluster answering MOVED in a circle is given up after a few milliseconds.
+ */
+const MAX_REDIRECTS = 64
+const TRYAGAIN_DELAY_MS = 20
+
 /** The master serving each slot as ioredis last learnt it ("host:port"). */
 function mastersBySlot (cluster: Cluster): Array<string | undefined> {
   return cluster.slots.map(owners => owners?.[0])
@@ -20,10 +28,10 @@ function mastersBySlot (cluster: Cluster): Array<string | undefined> {
 /**
  * The hot path on a Redis Cluster: one RedisPipeline (one write per event-loop turn) per master,
  * each command sent to the master that serves its first key's slot. Every key a command names
- * shares the user's hash tag, so one slot is always enough. A command answered MOVED or ASK (a slot
- * moved or moving) was not run: it is sent once more, to the node named, within what is left of its
- * timeout, and ioredis is asked to refresh its slot map. Nothing is ever resent after a connection
- * was lost with a command on it. Emits 'dropped' (reason) as a RedisPipeline does; 'node-ready'
+ * shares the user's hash tag, so one slot is always enough. A command answered MOVED, ASK or
+ * TRYAGAIN (a slot moved or moving) was not run: it is sent again where the answer says, within what
+ * is left of its timeout (#evalOn). Nothing is ever resent after a connection was lost with a command
+ * on it. Emits 'dropped' (reason) as a RedisPipeline does; 'node-ready'
  * (address) each time a master's connection is (re)opened; and 'reconnected' (address) when that may
  * mean lost data: a master's connection open again after it was lost (a node restarted, maybe empty),
  * or a master that joined the slot map after start-up (a promoted replica, maybe empty).
@@ -91,30 +99,46 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
       process.nextTick(callback, unavailable(`no connection to the master of slot ${slot}`), null)
       return
     }
-    const sentAt = performance.now()
+    this.#evalOn(node, slot, script, keysAndArgs, callback, performance.now() + timeoutMs, MAX_REDIRECTS, false)
+  }
+
+  /**
+   * Sends to `node`, following what a cluster answers for a command it did not run: MOVED (the slot
+   * moved: to the node named, and the slot map is refreshed), ASK (the slot is moving and the keys
+   * are on the node named: ASKING first) and TRYAGAIN (keys split mid-migration: again shortly, along
+   * the slot map) — at most MAX_REDIRECTS times, all within the command's one timeout.
+   */
+  #evalOn (node: RedisPipeline, slot: number, script: PipelineScript, keysAndArgs: ReadonlyArray<string | number>, callback: ReplyCallback, deadline: number, redirects: number, asking: boolean): void {
+    const left = Math.floor(deadline - performance.now())
+    if (left <= 0) {
+      callback(unavailable(`slot ${slot} is moving and did not settle in time`), null)
+      return
+    }
+    if (asking) node.send(['ASKING'], () => {}, left)
     node.evalScript(script, keysAndArgs, (err, reply) => {
-      if (!(err instanceof RedisReplyError) || !/^(?:MOVED|ASK) /.test(err.message)) {
-        callback(err, reply)
+      const redirect = err instanceof RedisReplyError ? /^(MOVED|ASK|TRYAGAIN)\b/.exec(err.message)?.[1] : undefined
+      if (redirect === undefined || redirects === 0) {
+        callback(redirect === undefined ? err : unavailable(`slot ${slot} is moving (${(err as Error).message})`), reply)
         return
       }
-      const [redirect, , address = ''] = err.message.split(' ')
+      if (redirect === 'TRYAGAIN') {
+        setTimeout(() => {
+          const current = this.#nodeServing(slot) ?? node
+          this.#evalOn(current, slot, script, keysAndArgs, callback, deadline, redirects - 1, false)
+        }, TRYAGAIN_DELAY_MS)
+        return
+      }
       if (redirect === 'MOVED') this.#cluster.refreshSlotsCache()
+      const address = (err as Error).message.split(' ')[2] ?? ''
       const target = this.#nodes.get(address) ?? this.#open(address)?.node
       if (target === undefined) {
-        callback(unavailable(`slot ${slot} moved (${err.message})`), null)
+        callback(unavailable(`slot ${slot} moved to an unknown node (${(err as Error).message})`), null)
         return
       }
-      whenReady(target, timeoutMs - (performance.now() - sentAt), (ready) => {
-        const left = Math.floor(timeoutMs - (performance.now() - sentAt))
-        if (!ready || left <= 0) {
-          callback(unavailable(`slot ${slot} moved (${err.message}) and its new master did not answer in time`), null)
-          return
-        }
-        // Once: a second redirect is the caller's 503, not a loop.
-        if (redirect === 'ASK') target.send(['ASKING'], () => {}, left)
-        target.evalScript(script, keysAndArgs, callback, left)
+      whenReady(target, deadline - performance.now(), () => {
+        this.#evalOn(target, slot, script, keysAndArgs, callback, deadline, redirects - 1, redirect === 'ASK')
       })
-    }, timeoutMs)
+    }, left)
   }
 
   /**
@@ -186,18 +210,18 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
 }
 
 /** Calls back at once if `node` is ready, else when it becomes ready or `withinMs` has passed. */
-function whenReady (node: RedisPipeline, withinMs: number, then: (ready: boolean) => void): void {
+function whenReady (node: RedisPipeline, withinMs: number, then: () => void): void {
   if (node.ready) {
-    then(true)
+    then()
     return
   }
   const onReady = (): void => {
     clearTimeout(timer)
-    then(true)
+    then()
   }
   const timer = setTimeout(() => {
     node.off('ready', onReady)
-    then(false)
+    then()
   }, Math.max(0, withinMs))
   node.once('ready', onReady)
 }

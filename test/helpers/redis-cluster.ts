@@ -100,9 +100,10 @@ export class PrivateRedisCluster {
 
   /**
    * Moves the slot of `key`, with its keys, from master `from` to master `to`, as resharding does
-   * (IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on every master).
+   * (IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on every master). With `finish: false` it stops
+   * before the last step: the keys are on `to`, and `from` answers ASK for them.
    */
-  async moveSlotOf (key: string, from: number, to: number): Promise<void> {
+  async moveSlotOf (key: string, from: number, to: number, options: { finish?: boolean } = {}): Promise<void> {
     const slot = (await this.cli(from, 'cluster', 'keyslot', key)).trim()
     const [fromId, toId] = [(await this.cli(from, 'cluster', 'myid')).trim(), (await this.cli(to, 'cluster', 'myid')).trim()]
     await this.cli(to, 'cluster', 'setslot', slot, 'importing', fromId)
@@ -111,6 +112,14 @@ export class PrivateRedisCluster {
     if (keys.length > 0) {
       await this.cli(from, 'migrate', '127.0.0.1', String(this.ports[to]), '', '0', '5000', ...(this.password === undefined ? [] : ['auth', this.password]), 'keys', ...keys)
     }
+    if (options.finish === false) return
+    await this.finishMove(key, to)
+  }
+
+  /** The last step of moveSlotOf: every master learns that master `to` serves the slot of `key`. */
+  async finishMove (key: string, to: number): Promise<void> {
+    const slot = (await this.cli(to, 'cluster', 'keyslot', key)).trim()
+    const toId = (await this.cli(to, 'cluster', 'myid')).trim()
     for (let i = 0; i < this.ports.length; i++) await this.cli(i, 'cluster', 'setslot', slot, 'node', toId)
   }
 
