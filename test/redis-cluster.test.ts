@@ -47,39 +47,46 @@ t.test('/ready: every master answers and reports cluster_state:ok; a master down
   t.ok(await eventually(async () => (await app.inject({ url: '/ready' })).statusCode === 200), 'ready again once the master is back')
 })
 
-t.test('a master restarting empty under two instances: a token revoked before stays rejected, older tokens are refused, users come back, fresh logins work on both', async (t) => {
-  const cluster = await privateCluster(t)
-  const shared = { ...cluster.env, REDIS_KEY_PREFIX: PREFIX }
-  const a = (await buildTestApp(t, 'cluster', shared)).app
-  const b = (await buildTestApp(t, 'cluster', shared)).app
-  const revoked = await loginTokens(a, USERS.alice)
-  const live = await loginTokens(b, USERS.alice)
-  t.equal((await a.inject({ method: 'POST', url: '/auth/logout', headers: bearer(revoked.access_token) })).statusCode, 204)
-  for (const app of [a, b]) {
-    t.equal((await profile(app, bearer(revoked.access_token))).statusCode, 401, 'revoked before the loss')
-    t.equal((await profile(app, bearer(live.access_token))).statusCode, 200, 'live before the loss')
-  }
+for (const loss of ['restarting empty', 'flushed (no reconnect)'] as const) {
+  t.test(`a master ${loss} under two instances: a token revoked before stays rejected, older tokens are refused, users come back, fresh logins work on both`, async (t) => {
+    const cluster = await privateCluster(t)
+    const shared = { ...cluster.env, REDIS_KEY_PREFIX: PREFIX }
+    const a = (await buildTestApp(t, 'cluster', shared)).app
+    const b = (await buildTestApp(t, 'cluster', shared)).app
+    const revoked = await loginTokens(a, USERS.alice)
+    const live = await loginTokens(b, USERS.alice)
+    t.equal((await a.inject({ method: 'POST', url: '/auth/logout', headers: bearer(revoked.access_token) })).statusCode, 204)
+    for (const app of [a, b]) {
+      t.equal((await profile(app, bearer(revoked.access_token))).statusCode, 401, 'revoked before the loss')
+      t.equal((await profile(app, bearer(live.access_token))).statusCode, 200, 'live before the loss')
+    }
 
-  // Only the master holding alice's keys loses its share; the cluster's other masters keep theirs.
-  const lost = await masterOf(cluster, aliceAccount)
-  await cluster.restartEmpty(lost)
-  t.equal((await cluster.cli(lost, 'dbsize')).trim(), '0', 'that master came back empty')
-  // Seeded again when the connection to that master comes back, before anyone logs in.
-  t.ok(await eventually(async () => (await cluster.cli(lost, 'exists', aliceAccount)).trim() === '1'), 'alice\'s account is recreated without a login')
+    // Only the master holding alice's keys loses its share; the cluster's other masters keep theirs.
+    const lost = await masterOf(cluster, aliceAccount)
+    if (loss === 'restarting empty') {
+      await cluster.restartEmpty(lost)
+      t.equal((await cluster.cli(lost, 'dbsize')).trim(), '0', 'that master came back empty')
+      // Seeded again when the connection to that master comes back, before anyone logs in.
+      t.ok(await eventually(async () => (await cluster.cli(lost, 'exists', aliceAccount)).trim() === '1'), 'alice\'s account is recreated without a login')
+    } else {
+      await cluster.cli(lost, 'flushall')
+      t.equal((await cluster.cli(lost, 'exists', aliceAccount)).trim(), '0', 'that master lost alice\'s keys')
+    }
 
-  for (const app of [a, b]) {
-    t.ok(await eventually(async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200), 'a fresh login works')
-  }
-  for (const app of [a, b]) {
-    t.equal((await profile(app, bearer(revoked.access_token))).statusCode, 401, 'the token revoked before the loss is still refused')
-    t.equal((await profile(app, bearer(live.access_token))).statusCode, 401, 'an older token is refused too')
-    t.equal((await refresh(app, live.refresh_token)).statusCode, 401, 'and its session is gone')
-  }
-  const fresh = await loginTokens(b, USERS.alice)
-  t.equal((await profile(a, bearer(fresh.access_token))).statusCode, 200, 'a token from after the loss works on the other instance')
-})
+    for (const app of [a, b]) {
+      t.ok(await eventually(async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200), 'a fresh login works')
+    }
+    for (const app of [a, b]) {
+      t.equal((await profile(app, bearer(revoked.access_token))).statusCode, 401, 'the token revoked before the loss is still refused')
+      t.equal((await profile(app, bearer(live.access_token))).statusCode, 401, 'an older token is refused too')
+      t.equal((await refresh(app, live.refresh_token)).statusCode, 401, 'and its session is gone')
+    }
+    const fresh = await loginTokens(b, USERS.alice)
+    t.equal((await profile(a, bearer(fresh.access_token))).statusCode, 200, 'a token from after the loss works on the other instance')
+  })
+}
 
-t.test('a cluster that requires a password: REDIS_CLUSTER_PASSWORD signs every connection in; a wrong one is refused at start-up without showing it', async (t) => {
+t.test('a cluster that requires a password: REDIS_CLUSTER_PASSWORD (and REDIS_CLUSTER_USERNAME) sign every connection in; a wrong one is refused at start-up without showing it', async (t) => {
   const password = 'cluster-password-1234'
   const cluster = await privateCluster(t, { password })
   const { app } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_KEY_PREFIX: PREFIX })
@@ -87,6 +94,13 @@ t.test('a cluster that requires a password: REDIS_CLUSTER_PASSWORD signs every c
   t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'the hot path signs in on every master')
   t.equal((await app.inject({ url: '/ready' })).statusCode, 200)
   t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200, 'and ioredis does too')
+
+  // An ACL user of its own (REDIS_CLUSTER_USERNAME), on every master.
+  for (let i = 0; i < cluster.ports.length; i++) await cluster.cli(i, 'acl', 'setuser', 'api', 'on', '>api-password-9012', '~*', '&*', '+@all')
+  const { app: asUser } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_CLUSTER_USERNAME: 'api', REDIS_CLUSTER_PASSWORD: 'api-password-9012', REDIS_KEY_PREFIX: PREFIX })
+  const userTokens = await loginTokens(asUser, USERS.root)
+  t.equal((await asUser.inject({ url: '/api/admin', headers: bearer(userTokens.access_token) })).statusCode, 200, 'an ACL user and its password')
+  t.equal((await refresh(asUser, userTokens.refresh_token)).statusCode, 200)
 
   const wrong = 'not-the-password-5678'
   const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: TEST_SECRET, REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: wrong, LOG_LEVEL: 'silent' })
