@@ -180,9 +180,11 @@ t.test('REDIS_CLUSTER_NODES: production accepts it instead of REDIS_URL and refu
   for (const entry of ['redis-0.internal', 'redis://redis-0.internal:6379', 'host:0', 'host:65536', '[not-ipv6]:6379', 'a b:6379', ',']) {
     refused(t, { REDIS_CLUSTER_NODES: entry }, 'REDIS_CLUSTER_NODES', `REDIS_CLUSTER_NODES=${entry}`)
   }
-  const leaked = refused(t, { REDIS_CLUSTER_NODES: 'admin:hunter2@redis-0.internal:6379' }, 'REDIS_CLUSTER_NODES', 'an entry with credentials')
+  const leaked = refused(t, { REDIS_CLUSTER_NODES: 'redis-0.internal:6379,admin:hunter2@redis-1.internal:6379' }, 'REDIS_CLUSTER_NODES', 'an entry with credentials')
   t.notMatch(leaked, 'hunter2', 'the message does not echo the password')
+  t.match(leaked, /entry 2\b/, 'it names the entry by its place')
   t.match(leaked, /REDIS_CLUSTER_PASSWORD/, 'and says where credentials go')
+  t.notMatch(refused(t, { REDIS_CLUSTER_NODES: 'hunter2' }, 'REDIS_CLUSTER_NODES', 'a stray secret'), 'hunter2', 'an entry is never echoed')
   refused(t, { REDIS_CLUSTER_PASSWORD: 'pw' }, 'REDIS_CLUSTER_PASSWORD', 'a cluster password without nodes')
   refused(t, { REDIS_CLUSTER_TLS: 'true' }, 'REDIS_CLUSTER_TLS', 'cluster TLS without nodes')
   refused(t, { REDIS_CLUSTER_NODES: 'h:1', REDIS_CLUSTER_USERNAME: 'api' }, 'REDIS_CLUSTER_USERNAME', 'a username without a password')

@@ -50,6 +50,8 @@ export class PrivateRedisCluster {
     this.#processes = processes
     this.#dir = dir
     this.password = password
+    // Never outlive the test process, even when a test forgets to stop the cluster (one listener per cluster).
+    process.once('exit', () => { for (const child of this.#processes) child.kill('SIGKILL') })
   }
 
   get nodes (): string {
@@ -191,7 +193,6 @@ export class PrivateRedisCluster {
     ], { stdio: 'ignore' })
     this.#processes[index] = child
     child.unref()
-    process.once('exit', () => child.kill('SIGKILL'))
     for (let attempt = 0; attempt < 100; attempt++) {
       if (await redisAnswers('127.0.0.1', port, 200, this.password)) return
       await new Promise(resolve => setTimeout(resolve, 50))
