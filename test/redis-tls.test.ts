@@ -1,33 +1,17 @@
-import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { connect as tlsConnect } from 'node:tls'
 import t, { type Test } from 'tap'
 import { TEST_SECRET, USERS, testUsersFile } from './helpers/app.js'
 import { freePort, uniqueKeyPrefix } from './helpers/redis.js'
 import { startServer } from './helpers/server.js'
+import { certificates } from './helpers/tls-certificates.js'
+import { PrivateRedisCluster } from './helpers/redis-cluster.js'
 
 // rediss://: both of the store's connections (ioredis, and the hot path's batched one) speak TLS and
 // verify Redis's certificate against Node's CAs, which an operator extends with NODE_EXTRA_CA_CERTS.
 
 const PASSWORD = 'tls-test-password'
-
-/** A CA, and a certificate it signed for localhost (DNS and IP), made by openssl. */
-function certificates (t: Test): { dir: string, ca: string, cert: string, key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'token-auth-redis-tls-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const file = (name: string) => join(dir, name)
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' })
-  writeFileSync(file('san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-keyout', file('ca-key.pem'), '-out', file('ca.pem'), '-subj', '/CN=token-auth test CA')
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', file('key.pem'), '-out', file('req.pem'), '-subj', '/CN=localhost')
-  openssl('x509', '-req', '-in', file('req.pem'), '-CA', file('ca.pem'), '-CAkey', file('ca-key.pem'), '-CAcreateserial',
-    '-days', '1', '-out', file('cert.pem'), '-extfile', file('san.cnf'))
-  return { dir, ca: file('ca.pem'), cert: file('cert.pem'), key: file('key.pem') }
-}
 
 /** A redis-server of the test's own that speaks TLS only, with a password. */
 async function tlsRedis (t: Test, files: ReturnType<typeof certificates>): Promise<number> {
@@ -95,4 +79,38 @@ t.test('rediss://: the server runs on a TLS-only Redis whose certificate it veri
     t.match(run.stderr, /REDIS_URL: Redis at rediss:\/\/localhost:\d+\/? does not answer \(.*(self[- ]signed|unable to verify|certificate).*\)/i)
     t.notMatch(run.stderr + run.stdout, PASSWORD)
   })
+})
+
+t.test('REDIS_CLUSTER_TLS: the server runs on a TLS-only cluster with a password, verifying every master\'s certificate', async (t) => {
+  const files = certificates(t)
+  const cluster = await PrivateRedisCluster.start(3, { password: PASSWORD, tls: files })
+  t.teardown(() => cluster.stop())
+  const env = {
+    NODE_ENV: 'production',
+    JWT_SECRET: TEST_SECRET,
+    USERS_FILE: testUsersFile(),
+    ...cluster.env,
+    REDIS_KEY_PREFIX: uniqueKeyPrefix(),
+  }
+  t.equal(cluster.env.REDIS_CLUSTER_TLS, 'true')
+
+  const port = await freePort()
+  const server = startServer({ ...env, PORT: String(port), NODE_EXTRA_CA_CERTS: files.ca })
+  t.teardown(() => { server.child.kill('SIGKILL') })
+  await server.listening()
+  const base = `http://127.0.0.1:${port}`
+  t.equal((await fetch(`${base}/ready`)).status, 200, 'every master answers CLUSTER INFO over TLS')
+  const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(USERS.root) })
+  t.equal(login.status, 200, 'a login (ioredis\'s Cluster client over TLS)')
+  const { access_token: token } = await login.json() as { access_token: string }
+  t.equal((await fetch(`${base}/api/admin`, { headers: { authorization: `Bearer ${token}` } })).status, 200, 'an admin call (the batched connections over TLS)')
+  server.child.kill('SIGTERM')
+  const run = await server.exited
+  t.equal(run.code, 0)
+  t.notMatch(run.stderr, /Warning/, 'nothing on stderr about TLS')
+
+  const untrusted = await startServer({ ...env, PORT: String(await freePort()) }).exited
+  t.equal(untrusted.code, 1, 'without the CA: start-up refused')
+  t.match(untrusted.stderr, /REDIS_CLUSTER_NODES: the Redis Cluster at [\d.:,]+ does not answer/)
+  t.notMatch(untrusted.stderr + untrusted.stdout, PASSWORD)
 })

@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { Cluster } from 'ioredis'
 import type { RedisClusterConfig } from '../../src/config.js'
 import { redisAnswers } from './redis.js'
+import type { Certificates } from './tls-certificates.js'
 
 const run = promisify(execFile)
 
@@ -42,14 +43,16 @@ async function clusterPort (taken: Set<number>): Promise<number> {
 export class PrivateRedisCluster {
   readonly ports: number[]
   readonly password: string | undefined
+  readonly tls: Certificates | undefined
   readonly #processes: ChildProcess[]
   readonly #dir: string
 
-  private constructor (ports: number[], processes: ChildProcess[], dir: string, password: string | undefined) {
+  private constructor (ports: number[], processes: ChildProcess[], dir: string, options: { password?: string, tls?: Certificates }) {
     this.ports = ports
     this.#processes = processes
     this.#dir = dir
-    this.password = password
+    this.password = options.password
+    this.tls = options.tls
     // Never outlive the test process, even when a test forgets to stop the cluster (one listener per cluster).
     process.once('exit', () => { for (const child of this.#processes) child.kill('SIGKILL') })
   }
@@ -60,20 +63,25 @@ export class PrivateRedisCluster {
 
   /** What loadConfig makes of REDIS_CLUSTER_NODES (and the password) for this cluster. */
   get config (): RedisClusterConfig {
-    return { nodes: this.ports.map(port => ({ host: '127.0.0.1', port })), username: undefined, password: this.password, tls: false }
+    return { nodes: this.ports.map(port => ({ host: '127.0.0.1', port })), username: undefined, password: this.password, tls: this.tls !== undefined }
   }
 
   /** The environment variables that point the app at this cluster. */
   get env (): NodeJS.ProcessEnv {
-    return { REDIS_CLUSTER_NODES: this.nodes, ...(this.password === undefined ? {} : { REDIS_CLUSTER_PASSWORD: this.password }) }
+    return {
+      REDIS_CLUSTER_NODES: this.nodes,
+      ...(this.password === undefined ? {} : { REDIS_CLUSTER_PASSWORD: this.password }),
+      ...(this.tls === undefined ? {} : { REDIS_CLUSTER_TLS: 'true' }),
+    }
   }
 
-  static async start (masters = 3, options: { password?: string } = {}): Promise<PrivateRedisCluster> {
+  /** With `tls`, every node (and the cluster bus) speaks TLS only, with that certificate. */
+  static async start (masters = 3, options: { password?: string, tls?: Certificates } = {}): Promise<PrivateRedisCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'token-auth-cluster-'))
     const taken = new Set<number>()
     const ports: number[] = []
     for (let i = 0; i < masters; i++) ports.push(await clusterPort(taken))
-    const cluster = new PrivateRedisCluster(ports, [], dir, options.password)
+    const cluster = new PrivateRedisCluster(ports, [], dir, options)
     try {
       for (let i = 0; i < masters; i++) await cluster.#spawn(i)
       await run('redis-cli', [...cluster.#auth(), '--cluster', 'create', ...ports.map(port => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'])
@@ -180,13 +188,19 @@ export class PrivateRedisCluster {
   }
 
   #auth (): string[] {
-    return this.password === undefined ? [] : ['-a', this.password, '--no-auth-warning']
+    return [
+      ...(this.password === undefined ? [] : ['-a', this.password, '--no-auth-warning']),
+      ...(this.tls === undefined ? [] : ['--tls', '--cacert', this.tls.ca]),
+    ]
   }
 
   async #spawn (index: number): Promise<void> {
     const port = this.ports[index] as number
+    const tls = this.tls === undefined
+      ? []
+      : ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key, '--tls-ca-cert-file', this.tls.ca, '--tls-auth-clients', 'no']
     const child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      ...(this.tls === undefined ? ['--port', String(port)] : tls), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--cluster-enabled', 'yes', '--cluster-config-file', join(this.#dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
       '--dir', this.#dir,
       ...(this.password === undefined ? [] : ['--requirepass', this.password, '--masterauth', this.password]),
@@ -194,7 +208,10 @@ export class PrivateRedisCluster {
     this.#processes[index] = child
     child.unref()
     for (let attempt = 0; attempt < 100; attempt++) {
-      if (await redisAnswers('127.0.0.1', port, 200, this.password)) return
+      const up = this.tls === undefined
+        ? await redisAnswers('127.0.0.1', port, 200, this.password)
+        : (await this.cli(index, 'ping').catch(() => '')).includes('PONG')
+      if (up) return
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     throw new Error(`cluster node on port ${port} did not answer`)
