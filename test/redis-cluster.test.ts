@@ -86,6 +86,38 @@ for (const loss of ['restarting empty', 'flushed (no reconnect)'] as const) {
   })
 }
 
+t.test('a master gone silent (its sockets open): its users get 503 within a second, the other masters\' users are served, and all recover when it answers again', async (t) => {
+  const cluster = await privateCluster(t)
+  const { app } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_KEY_PREFIX: PREFIX })
+  const rootAccount = keysFor(PREFIX, userIdFor(USERS.root.username)).account
+  const silent = await masterOf(cluster, aliceAccount)
+  t.not(await masterOf(cluster, rootAccount), silent, 'alice and root live on different masters (a fixed property of their ids)')
+  const alice = await loginTokens(app, USERS.alice)
+  const root = await loginTokens(app, USERS.root)
+
+  // Shorter than the cluster's node timeout (2 s): the other masters keep the cluster up meanwhile.
+  cluster.pause(silent)
+  t.teardown(() => cluster.resume(silent))
+  const started = performance.now()
+  const [aliceProfile, aliceLogin, rootAdmin, rootLogin] = await Promise.all([
+    profile(app, bearer(alice.access_token)),
+    login(app, USERS.alice.username, USERS.alice.password),
+    app.inject({ url: '/api/admin', headers: bearer(root.access_token) }),
+    login(app, USERS.root.username, USERS.root.password),
+  ])
+  const ms = performance.now() - started
+  t.equal(aliceProfile.statusCode, 503, 'a user of the silent master: the hot path answers 503')
+  t.equal(aliceLogin.statusCode, 503, 'and a login (ioredis) too')
+  t.ok(ms < 1000, `within ${Math.round(ms)} ms`)
+  t.equal(rootAdmin.statusCode, 200, 'a user of another master is served meanwhile')
+  t.equal(rootLogin.statusCode, 200, 'and signs in')
+  cluster.resume(silent)
+
+  t.ok(await eventually(async () => (await profile(app, bearer(alice.access_token))).statusCode === 200), 'the silent master\'s users are served again')
+  t.ok(await eventually(async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200), 'and sign in again')
+  t.equal((await app.inject({ url: '/ready' })).statusCode, 200)
+})
+
 t.test('a cluster that requires a password: REDIS_CLUSTER_PASSWORD (and REDIS_CLUSTER_USERNAME) sign every connection in; a wrong one is refused at start-up without showing it', async (t) => {
   const password = 'cluster-password-1234'
   const cluster = await privateCluster(t, { password })

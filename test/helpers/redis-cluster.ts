@@ -103,6 +103,16 @@ export class PrivateRedisCluster {
     await this.#untilOk()
   }
 
+  /** Freezes master `index` (SIGSTOP): its sockets stay open and nothing answers, as a host gone silent. */
+  pause (index: number): void {
+    this.#processes[index]?.kill('SIGSTOP')
+  }
+
+  /** Lets a paused master run again (SIGCONT). */
+  resume (index: number): void {
+    this.#processes[index]?.kill('SIGCONT')
+  }
+
   /** Kills master `index` (its slots are served by no one until it is back). */
   async kill (index: number): Promise<void> {
     await this.#kill(index)
