@@ -99,15 +99,17 @@ t.test('a master gone silent (its sockets open): its users get 503 within a seco
   cluster.pause(silent)
   t.teardown(() => cluster.resume(silent))
   const started = performance.now()
-  const [aliceProfile, aliceLogin, rootAdmin, rootLogin] = await Promise.all([
+  const [aliceProfile, aliceLogin, rootAdmin, rootLogin, ready] = await Promise.all([
     profile(app, bearer(alice.access_token)),
     login(app, USERS.alice.username, USERS.alice.password),
     app.inject({ url: '/api/admin', headers: bearer(root.access_token) }),
     login(app, USERS.root.username, USERS.root.password),
+    app.inject({ url: '/ready' }),
   ])
   const ms = performance.now() - started
   t.equal(aliceProfile.statusCode, 503, 'a user of the silent master: the hot path answers 503')
   t.equal(aliceLogin.statusCode, 503, 'and a login (ioredis) too')
+  t.equal(ready.statusCode, 503, '/ready: a master that does not answer within the bound')
   t.ok(ms < 1000, `within ${Math.round(ms)} ms`)
   t.equal(rootAdmin.statusCode, 200, 'a user of another master is served meanwhile')
   t.equal(rootLogin.statusCode, 200, 'and signs in')
@@ -116,6 +118,21 @@ t.test('a master gone silent (its sockets open): its users get 503 within a seco
   t.ok(await eventually(async () => (await profile(app, bearer(alice.access_token))).statusCode === 200), 'the silent master\'s users are served again')
   t.ok(await eventually(async () => (await login(app, USERS.alice.username, USERS.alice.password)).statusCode === 200), 'and sign in again')
   t.equal((await app.inject({ url: '/ready' })).statusCode, 200)
+})
+
+t.test('a master added to the cluster after start-up: a slot moved to it is followed to a connection opened on the spot, and its arrival is reported as a reconnect (users re-seeded)', async (t) => {
+  const cluster = await privateCluster(t)
+  const lines: string[] = []
+  const { app } = await buildTestApp(t, 'cluster', { ...cluster.env, REDIS_KEY_PREFIX: PREFIX, LOG_LEVEL: 'info' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  const tokens = await loginTokens(app, USERS.alice)
+  const added = await cluster.addMaster()
+  await cluster.moveSlotOf(aliceAccount, await masterOf(cluster, aliceAccount), added)
+  t.equal(await masterOf(cluster, aliceAccount), added, 'alice\'s slot lives on the new master')
+
+  t.equal((await profile(app, bearer(tokens.access_token))).statusCode, 200, 'the check followed MOVED to a master it had no connection to')
+  t.equal((await refresh(app, tokens.refresh_token)).statusCode, 200, 'and a rotation runs there')
+  t.ok(await eventually(async () => lines.some(line => line.includes('Redis connection restored'))), 'the new master is reported as a reconnect: users are re-seeded')
+  t.equal((await app.inject({ url: '/ready' })).statusCode, 200, 'ready, with four masters')
 })
 
 t.test('a cluster that requires a password: REDIS_CLUSTER_PASSWORD (and REDIS_CLUSTER_USERNAME) sign every connection in; a wrong one is refused at start-up without showing it', async (t) => {

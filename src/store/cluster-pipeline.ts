@@ -20,9 +20,12 @@ export interface ClusterPipelineOptions {
 const MAX_REDIRECTS = 64
 const TRYAGAIN_DELAY_MS = 20
 
-/** The master serving each slot as ioredis last learnt it ("host:port"). */
+const SLOTS = 16_384
+
+/** The master serving each of the 16 384 slots as ioredis last learnt it ("host:port"; undefined: none). */
 function mastersBySlot (cluster: Cluster): Array<string | undefined> {
-  return cluster.slots.map(owners => owners?.[0])
+  // ioredis's array is sparse: a slot no one serves may be a hole, or past its end.
+  return Array.from({ length: SLOTS }, (_, slot) => cluster.slots[slot]?.[0])
 }
 
 /**
@@ -125,7 +128,7 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
         setTimeout(() => {
           const current = this.#nodeServing(slot) ?? node
           this.#evalOn(current, slot, script, keysAndArgs, callback, deadline, redirects - 1, false)
-        }, TRYAGAIN_DELAY_MS)
+        }, TRYAGAIN_DELAY_MS).unref()
         return
       }
       if (redirect === 'MOVED') this.#cluster.refreshSlotsCache()
@@ -187,10 +190,20 @@ export class ClusterPipeline extends EventEmitter implements BatchedRedis {
   }
 
   #open (address: string): { node: RedisPipeline, connected: Promise<void> } | undefined {
-    const match = /^(.*):(\d+)$/.exec(address)
+    // "host:port" as Redis announces it (an IPv6 host unbracketed); anything else, such as the
+    // ":port" of a node that does not know its own address, is not reachable: no connection.
+    const match = /^([^\s/?#@[\]]+):(\d{1,5})$/.exec(address)
     if (match === null || this.#closing) return undefined
     const [, host = '', port] = match
-    const node = new RedisPipeline({ url: this.#nodeUrl(host, Number(port)), commandTimeoutMs: this.#timeoutMs })
+    let node: RedisPipeline
+    try {
+      node = new RedisPipeline({ url: this.#nodeUrl(host, Number(port)), commandTimeoutMs: this.#timeoutMs })
+    } catch {
+      // Never rethrown: the URL it could not parse holds the password.
+      return undefined
+    }
+    // Commands redirected here while it connects each wait for 'ready' (whenReady): many at once is normal.
+    node.setMaxListeners(0)
     for (const script of this.#scripts) node.defineScript(script.lua, script.numberOfKeys)
     let connectedBefore = false
     const joined = this.#started

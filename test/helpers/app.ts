@@ -6,7 +6,7 @@ import type { DestinationStream } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './redis.js'
-import { testRedisCluster } from './redis-cluster.js'
+import { deleteClusterKeysUnder, testRedisCluster } from './redis-cluster.js'
 
 export type StoreKind = 'memory' | 'redis' | 'cluster'
 export const STORE_KINDS: StoreKind[] = ['memory', 'redis']
@@ -44,7 +44,8 @@ export async function testEnv (store: StoreKind, overrides: NodeJS.ProcessEnv = 
     RATE_LIMIT_LOGIN_MAX: '1000000',
     RATE_LIMIT_REFRESH_MAX: '1000000',
     ...(store === 'redis' ? { REDIS_URL: await testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
-    ...(store === 'cluster' ? { ...(await testRedisCluster()).env, REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
+    // A test that brings its own cluster (overrides) does not start the shared one.
+    ...(store === 'cluster' ? { ...(overrides.REDIS_CLUSTER_NODES === undefined ? (await testRedisCluster()).env : {}), REDIS_KEY_PREFIX: uniqueKeyPrefix() } : {}),
     ...overrides,
   }
 }
@@ -76,7 +77,7 @@ export async function buildTestApp (t: Teardown, store: StoreKind, overrides: No
   t.teardown(async () => {
     await app.close()
     if (config.redisUrl !== undefined) await deleteKeysUnder(config.redisUrl, config.redisKeyPrefix)
-    if (config.redisCluster !== undefined) await (await testRedisCluster()).deleteKeysUnder(config.redisKeyPrefix)
+    if (config.redisCluster !== undefined) await deleteClusterKeysUnder(config.redisCluster, config.redisKeyPrefix)
   })
   const { later } = options
   if (later !== undefined) app.register(async function laterFeature (scope) { later(scope) })

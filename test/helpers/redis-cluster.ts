@@ -103,6 +103,17 @@ export class PrivateRedisCluster {
     await this.#untilOk()
   }
 
+  /** Starts one more master, empty and serving no slot, joins it to the cluster; returns its index. */
+  async addMaster (): Promise<number> {
+    const taken = new Set(this.ports.flatMap(port => [port, port + 10_000]))
+    const index = this.ports.length
+    this.ports.push(await clusterPort(taken))
+    await this.#spawn(index)
+    await run('redis-cli', [...this.#auth(), '--cluster', 'add-node', `127.0.0.1:${this.ports[index]}`, `127.0.0.1:${this.ports[0]}`])
+    await this.#untilOk()
+    return index
+  }
+
   /** Freezes master `index` (SIGSTOP): its sockets stay open and nothing answers, as a host gone silent. */
   pause (index: number): void {
     this.#processes[index]?.kill('SIGSTOP')
@@ -249,6 +260,33 @@ export class PrivateRedisCluster {
   async stop (): Promise<void> {
     await Promise.all(this.ports.map((_port, i) => this.#kill(i)))
     rmSync(this.#dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Deletes what one test wrote on the cluster `config` names, by prefix, on every master (a cluster
+ * the test may since have stopped: then there is nothing to clean).
+ */
+export async function deleteClusterKeysUnder (config: RedisClusterConfig, prefix: string): Promise<void> {
+  const client = new Cluster(config.nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: { password: config.password, username: config.username, connectTimeout: 500 } })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+  } catch {
+    client.disconnect()
+    return
+  }
+  try {
+    for (const master of client.nodes('master')) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await master.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+        for (const key of keys) await client.del(key)
+        cursor = next
+      } while (cursor !== '0')
+    }
+  } finally {
+    client.disconnect()
   }
 }
 
