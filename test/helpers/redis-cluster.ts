@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -46,15 +46,32 @@ export class PrivateRedisCluster {
   readonly tls: Certificates | undefined
   readonly #processes: ChildProcess[]
   readonly #dir: string
+  readonly #detached: boolean
 
-  private constructor (ports: number[], processes: ChildProcess[], dir: string, options: { password?: string, tls?: Certificates }) {
+  private constructor (ports: number[], processes: ChildProcess[], dir: string, options: ClusterOptions) {
     this.ports = ports
     this.#processes = processes
     this.#dir = dir
     this.password = options.password
     this.tls = options.tls
-    // Never outlive the test process, even when a test forgets to stop the cluster (one listener per cluster).
-    process.once('exit', () => { for (const child of this.#processes) child.kill('SIGKILL') })
+    this.#detached = options.detached === true
+    // Never outlive the test process, even when a test forgets to stop the cluster (one listener per
+    // cluster) — unless it is the suite's, which outlives the process that starts it on purpose.
+    if (!this.#detached) process.once('exit', () => { for (const child of this.#processes) child.kill('SIGKILL') })
+  }
+
+  /** The process ids of its nodes. */
+  get pids (): number[] {
+    return this.#processes.map(child => child.pid ?? 0)
+  }
+
+  get dir (): string {
+    return this.#dir
+  }
+
+  /** A cluster another process started (the suite's): used, never stopped, by this one. */
+  static attach (ports: number[], dir: string): PrivateRedisCluster {
+    return new PrivateRedisCluster(ports, [], dir, { detached: true })
   }
 
   get nodes (): string {
@@ -75,8 +92,11 @@ export class PrivateRedisCluster {
     }
   }
 
-  /** With `tls`, every node (and the cluster bus) speaks TLS only, with that certificate. */
-  static async start (masters = 3, options: { password?: string, tls?: Certificates } = {}): Promise<PrivateRedisCluster> {
+  /**
+   * With `tls`, every node (and the cluster bus) speaks TLS only, with that certificate. `detached`
+   * nodes outlive this process (the suite's shared cluster: test/setup/).
+   */
+  static async start (masters = 3, options: ClusterOptions = {}): Promise<PrivateRedisCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'token-auth-cluster-'))
     const taken = new Set<number>()
     const ports: number[] = []
@@ -225,7 +245,7 @@ export class PrivateRedisCluster {
       '--cluster-enabled', 'yes', '--cluster-config-file', join(this.#dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
       '--dir', this.#dir,
       ...(this.password === undefined ? [] : ['--requirepass', this.password, '--masterauth', this.password]),
-    ], { stdio: 'ignore' })
+    ], { stdio: 'ignore', detached: this.#detached })
     this.#processes[index] = child
     child.unref()
     for (let attempt = 0; attempt < 100; attempt++) {
@@ -258,9 +278,29 @@ export class PrivateRedisCluster {
   }
 
   async stop (): Promise<void> {
+    if (this.#detached) return
     await Promise.all(this.ports.map((_port, i) => this.#kill(i)))
     rmSync(this.#dir, { recursive: true, force: true })
   }
+}
+
+interface ClusterOptions { password?: string, tls?: Certificates, detached?: boolean }
+
+/** Where the suite's shared cluster is written down (test/setup/cluster-before.ts), for every test process. */
+export const SHARED_CLUSTER_FILE = join(process.cwd(), '.tap', 'shared-cluster.json')
+
+export interface SharedCluster { ports: number[], pids: number[], dir: string }
+
+/** The suite's shared cluster if one is written down and every node answers. */
+async function sharedCluster (): Promise<PrivateRedisCluster | undefined> {
+  let shared: SharedCluster
+  try {
+    shared = JSON.parse(readFileSync(SHARED_CLUSTER_FILE, 'utf8')) as SharedCluster
+  } catch {
+    return undefined
+  }
+  const answering = await Promise.all(shared.ports.map(port => redisAnswers('127.0.0.1', port, 300)))
+  return answering.every(Boolean) ? PrivateRedisCluster.attach(shared.ports, shared.dir) : undefined
 }
 
 /**
@@ -293,13 +333,16 @@ export async function deleteClusterKeysUnder (config: RedisClusterConfig, prefix
 let shared: Promise<PrivateRedisCluster> | undefined
 
 /**
- * The cluster a test process shares (started on first use, about two seconds, stopped when the
- * process exits); tests keep to key prefixes of their own on it.
+ * The cluster tests share: the suite's (started once before all test files by test/setup/), else one
+ * of this process's own (started on first use, about two seconds, stopped when the process exits).
+ * Tests keep to key prefixes of their own on it; tests that kill, flush or reshard start their own.
  */
 export function testRedisCluster (): Promise<PrivateRedisCluster> {
-  shared ??= PrivateRedisCluster.start().then(cluster => {
-    process.once('beforeExit', () => { cluster.stop().catch(() => {}) })
-    return cluster
+  shared ??= sharedCluster().then(async (suite) => {
+    if (suite !== undefined) return suite
+    const own = await PrivateRedisCluster.start()
+    process.once('beforeExit', () => { own.stop().catch(() => {}) })
+    return own
   })
   return shared
 }
