@@ -150,10 +150,11 @@ t.test('known and unknown usernames wait in the same queue: the busy answer tell
     const held = [login(first, 'x'), login(first, 'y')]
     await bothChecking(app)
     const answer = await login(third, 'z')
-    pool.release()
+    const releasing = pool.release()
     t.equal(answer.statusCode, 429, `${third} while two logins of ${first} are hashing: 429`)
     t.same(answer.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins from this client are being checked at once; retry in a second', code: 'LOGIN_BUSY' })
     t.same((await Promise.all(held)).map(r => r.statusCode), [401, 401])
+    await releasing
   }
 })
 
@@ -161,19 +162,26 @@ t.test('known and unknown usernames wait in the same queue: the busy answer tell
  * Occupies every thread of libuv's pool (argon2 hashes there) with an open of a FIFO nobody writes
  * to, until `release`: hashes started meanwhile stay running in the hashing queue's eyes.
  */
-async function holdThreadPool (t: Test): Promise<{ release: () => void }> {
+async function holdThreadPool (t: Test): Promise<{ release: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'pool-'))
   const fifo = join(dir, 'hold')
   execFileSync('mkfifo', [fifo])
   const size = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
   const readers = Array.from({ length: size }, () => open(fifo, 'r'))
-  let released = false
-  const release = () => {
-    if (released) return
-    released = true
-    // Opening the write end frees every blocked reader; closing it lets them see end of file.
-    closeSync(openSync(fifo, 'w'))
-    Promise.all(readers).then(async handles => { await Promise.all(handles.map(handle => handle.close())); await rm(dir, { recursive: true }) }).catch(() => {})
+  let released: Promise<void> | undefined
+  const release = (): Promise<void> => {
+    released ??= (async () => {
+      // A writer frees every reader blocked in open(), and is still there for a reader whose open
+      // starts only now (it was queued behind other work); read-write, so opening it never blocks.
+      const writer = openSync(fifo, 'r+')
+      try {
+        await Promise.all((await Promise.all(readers)).map(handle => handle.close()))
+      } finally {
+        closeSync(writer)
+        await rm(dir, { recursive: true, force: true })
+      }
+    })()
+    return released
   }
   t.teardown(release)
   return { release }

@@ -277,8 +277,9 @@ export class PrivateRedisCluster {
     throw new Error('the cluster did not reach cluster_state:ok')
   }
 
+  /** Stops the nodes this process started (an attached cluster, another process's, is left alone). */
   async stop (): Promise<void> {
-    if (this.#detached) return
+    if (this.#processes.length === 0) return
     await Promise.all(this.ports.map((_port, i) => this.#kill(i)))
     rmSync(this.#dir, { recursive: true, force: true })
   }
@@ -291,16 +292,48 @@ export const SHARED_CLUSTER_FILE = join(process.cwd(), '.tap', 'shared-cluster.j
 
 export interface SharedCluster { ports: number[], pids: number[], dir: string }
 
-/** The suite's shared cluster if one is written down and every node answers. */
-async function sharedCluster (): Promise<PrivateRedisCluster | undefined> {
-  let shared: SharedCluster
+function readSharedCluster (): SharedCluster | undefined {
   try {
-    shared = JSON.parse(readFileSync(SHARED_CLUSTER_FILE, 'utf8')) as SharedCluster
+    return JSON.parse(readFileSync(SHARED_CLUSTER_FILE, 'utf8')) as SharedCluster
   } catch {
     return undefined
   }
-  const answering = await Promise.all(shared.ports.map(port => redisAnswers('127.0.0.1', port, 300)))
-  return answering.every(Boolean) ? PrivateRedisCluster.attach(shared.ports, shared.dir) : undefined
+}
+
+/** The suite's shared cluster if one is written down, every node answers and reports the cluster up. */
+async function sharedCluster (): Promise<PrivateRedisCluster | undefined> {
+  const shared = readSharedCluster()
+  if (shared === undefined) return undefined
+  const cluster = PrivateRedisCluster.attach(shared.ports, shared.dir)
+  const states = await Promise.all(shared.ports.map((_port, i) => cluster.cli(i, 'cluster', 'info').catch(() => '')))
+  return states.every(info => info.includes('cluster_state:ok')) ? cluster : undefined
+}
+
+/**
+ * Stops the suite's shared cluster written down in SHARED_CLUSTER_FILE, if any (also one a crashed
+ * run left behind): kills each pid that is still a redis-server on one of its ports, deletes its files.
+ */
+export function stopSharedCluster (): void {
+  const shared = readSharedCluster()
+  if (shared !== undefined) {
+    for (const [i, pid] of shared.pids.entries()) {
+      let command = ''
+      try {
+        command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+      } catch {
+        continue // gone
+      }
+      // A pid reused since by something else is left alone.
+      if (!command.includes('redis-server') || !command.includes(`--port ${shared.ports[i] ?? ''} `)) continue
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // gone meanwhile
+      }
+    }
+    rmSync(shared.dir, { recursive: true, force: true })
+  }
+  rmSync(SHARED_CLUSTER_FILE, { force: true })
 }
 
 /**

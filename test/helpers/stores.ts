@@ -19,7 +19,7 @@ export async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promi
   return (await testRedisStore(t, keyPrefix)).store
 }
 
-/** A RedisStore on the process's private Redis Cluster under a fresh key prefix, cleaned up after the test. */
+/** A RedisStore on the tests' shared Redis Cluster (testRedisCluster) under a fresh key prefix, cleaned up after the test. */
 export async function clusterStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
   const cluster = await testRedisCluster()
   const store = await RedisStore.connect({ cluster: cluster.config, keyPrefix })
