@@ -323,8 +323,8 @@ export function stopSharedCluster (): void {
       } catch {
         continue // gone
       }
-      // A pid reused since by something else is left alone.
-      if (!command.includes('redis-server') || !command.includes(`--port ${shared.ports[i] ?? ''} `)) continue
+      // A pid reused since by something else is left alone. (Redis retitles itself "redis-server host:port [cluster]".)
+      if (!command.includes('redis-server') || !command.includes(`:${shared.ports[i] ?? ''} `)) continue
       try {
         process.kill(pid, 'SIGKILL')
       } catch {
