@@ -58,17 +58,24 @@ function ipv4PrefixCovered (address: string, version: number, prefix: number | u
  * CORS_ORIGINS: exact origins (scheme://host[:port]), compared as browsers send them in `Origin`.
  * A path, a wildcard or a typo would silently never match, so each must already be in that form.
  */
-export function parseOrigins (value: string): string[] {
+export function parseOrigins (value: string, variable = 'CORS_ORIGINS'): string[] {
   return splitList(value).map(entry => {
     let origin: string | undefined
     try {
       origin = new URL(entry).origin
     } catch {}
     if (origin !== entry || !/^https?:\/\//.test(entry) || entry.includes('*')) {
-      throw new ConfigError(`CORS_ORIGINS: '${entry}' is not an origin like https://app.example.com (scheme, host and port only${origin === undefined || origin === 'null' ? '' : `; did you mean ${origin}?`})`)
+      throw new ConfigError(`${variable}: '${entry}' is not an origin like https://app.example.com (scheme, host and port only${origin === undefined || origin === 'null' ? '' : `; did you mean ${origin}?`})`)
     }
     return origin
   })
+}
+
+/** One exact origin (PUBLIC_ORIGIN), in the form parseOrigins accepts. */
+export function parseOrigin (value: string, variable: string): string {
+  const origins = parseOrigins(value, variable)
+  if (origins.length !== 1) throw new ConfigError(`${variable}: one origin like https://api.example.com, not a list`)
+  return origins[0] as string
 }
 
 /**

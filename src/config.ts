@@ -4,7 +4,8 @@ import { Type, type Static } from 'typebox'
 import { loadPrivateKey, loadVerifyKeys, type SigningAlgorithm } from './tokens/signing-key.js'
 
 import { ConfigError } from './config-error.js'
-import { parseOrigins, parseRedisCluster, parseTrustProxy, type RedisClusterConfig } from './config-values.js'
+import { parseOrigin, parseOrigins, parseRedisCluster, parseTrustProxy, type RedisClusterConfig } from './config-values.js'
+import { loadOidcProviders, type OidcProviderConfig } from './oidc/providers.js'
 
 export { ConfigError }
 export type { RedisClusterConfig }
@@ -35,6 +36,9 @@ const EnvSchema = Type.Object({
   SESSION_MAX_AGE: Seconds(2_592_000),
   USERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   CORS_ORIGINS: Type.String({ default: '' }),
+  OIDC_PROVIDERS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  OIDC_RETURN_ORIGINS: Type.String({ default: '' }),
+  PUBLIC_ORIGIN: Type.Optional(Type.String({ minLength: 1 })),
   RATE_LIMIT_MAX: PerMinute(1000),
   RATE_LIMIT_LOGIN_MAX: PerMinute(5),
   RATE_LIMIT_REFRESH_MAX: PerMinute(60),
@@ -88,6 +92,14 @@ export interface Config {
   /** development (only) without USERS_FILE seeds demo users */
   seedDemoUsers: boolean
   corsOrigins: string[]
+  /** OpenID Connect providers trusted for access tokens and sign-in (OIDC_PROVIDERS_FILE) */
+  oidc: {
+    providers: OidcProviderConfig[]
+    /** origins a browser sign-in may return to besides the API's own (OIDC_RETURN_ORIGINS) */
+    returnOrigins: string[]
+    /** the API's origin as browsers reach it, for redirect URIs behind proxies (PUBLIC_ORIGIN) */
+    publicOrigin: string | undefined
+  }
   /** how long a client may take to send its request, and how many connections it may hold (ms, counts; 0 = unbounded) */
   http: {
     headersTimeoutMs: number
@@ -190,6 +202,11 @@ export function loadConfig (environment: NodeJS.ProcessEnv = process.env): Confi
     usersFile: env.USERS_FILE,
     seedDemoUsers: env.NODE_ENV === 'development' && env.USERS_FILE === undefined,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
+    oidc: {
+      providers: loadOidcProviders(env.OIDC_PROVIDERS_FILE, environment, isProduction),
+      returnOrigins: parseOrigins(env.OIDC_RETURN_ORIGINS, 'OIDC_RETURN_ORIGINS'),
+      publicOrigin: env.PUBLIC_ORIGIN === undefined ? undefined : parseOrigin(env.PUBLIC_ORIGIN, 'PUBLIC_ORIGIN'),
+    },
     http: {
       headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT * 1000,
       requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT * 1000,
