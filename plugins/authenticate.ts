@@ -94,7 +94,7 @@ export default fp(async function authenticate (fastify) {
     return async function (request, reply) {
       try {
         const authenticated = await (request.accessCheck ?? startAccessCheck(request, account))
-        request.user = authenticated.claims
+        request.user = authenticated.principal
         request.account = authenticated.account ?? null
       } catch (err) {
         throw challenged(reply, err)

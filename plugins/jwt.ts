@@ -1,13 +1,15 @@
 import fastifyJwt from '@fastify/jwt'
 import { createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
-import { accessTokenCodec, accessTokenJwtOptions, type AccessTokenClaims, type AccessTokenCodec, type AccessTokenPayload } from '../src/tokens/access-token.js'
+import { accessTokenCodec, accessTokenJwtOptions, type AccessTokenCodec, type AccessTokenPayload } from '../src/tokens/access-token.js'
 import { KeyRing } from '../src/tokens/key-ring.js'
+import type { Principal } from '../src/principal.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: AccessTokenPayload
-    user: AccessTokenClaims
+    /** who a protected request acts for (plugins/authenticate.ts sets it; src/principal.ts) */
+    user: Principal
   }
 }
 

@@ -29,7 +29,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
   }, { role: 'admin' }), async function (request, reply) {
     const { id } = request.params
     const ended = id.length > ID_MAX_LENGTH ? [] : await fastify.sessions.endAll(id, { deadline: RequestDeadline.arrivedMsAgo(reply.elapsedTime).at })
-    request.audit('session_revoked', { by: 'admin', adminId: request.user.sub, userId: id.slice(0, ID_MAX_LENGTH), sessionIds: ended })
+    request.audit('session_revoked', { by: 'admin', adminId: request.user.id, userId: id.slice(0, ID_MAX_LENGTH), sessionIds: ended })
     return reply.code(204).send(null)
   })
 }

@@ -22,7 +22,7 @@ const api: FastifyPluginAsyncTypebox = async function (fastify) {
     description: 'Needs an access token carrying the role `admin`; others get 403.',
     response: { 200: ref(AdminResponse, { description: 'Admin access granted' }), ...errorResponses({ 401: true, 403: true, 429: true, 503: true }) },
   }, { role: 'admin' }), async function (request) {
-    return { message: 'Welcome to the admin area', id: request.user.sub, roles: request.user.roles }
+    return { message: 'Welcome to the admin area', id: request.user.id, roles: request.user.roles }
   })
 }
 

@@ -1,3 +1,4 @@
+import { ownSession } from '../src/principal.js'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { PasswordChangeBody } from '../schemas/auth.js'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
@@ -13,8 +14,8 @@ const password: FastifyPluginAsyncTypebox = async function (fastify) {
     name: 'login',
     max: config.rateLimit.loginMax,
     hook: 'preHandler',
-    key: request => `{user:${request.user.sub}}:${clientAddress(request)}`,
-    userId: request => request.user.sub,
+    key: request => `{user:${request.user.id}}:${clientAddress(request)}`,
+    userId: request => request.user.id,
     failClosed: true,
   }))
 
@@ -41,7 +42,8 @@ const password: FastifyPluginAsyncTypebox = async function (fastify) {
     },
   }, { account: true }), async function (request, reply) {
     const deadline = RequestDeadline.arrivedMsAgo(reply.elapsedTime)
-    const { sub: userId, sid } = request.user
+    const userId = request.user.id
+    const sid = ownSession(request.user).id
     await fastify.users.changePassword(userId, request.body.current_password, request.body.new_password, clientAddress(request), deadline)
     const ended = await fastify.sessions.endAll(userId, { except: sid, deadline: deadline.at })
     request.audit('password_changed', { userId, sessionId: sid })

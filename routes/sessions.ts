@@ -1,3 +1,4 @@
+import { ownSession } from '../src/principal.js'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errorResponses, noContent, ref } from '../schemas/common.js'
 import { ID_MAX_LENGTH, SessionIdParams, SessionList } from '../schemas/sessions.js'
@@ -16,8 +17,9 @@ const sessions: FastifyPluginAsyncTypebox = async function (fastify) {
       '`lastUsedAt` is the last login or refresh: calls made with an access token are not recorded.',
     response: { 200: ref(SessionList, { description: 'The live sessions' }), ...errorResponses({ 401: true, 429: true, 503: true }) },
   }), async function (request, reply) {
-    const listed = await fastify.sessions.list(request.user.sub, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)
-    return { sessions: listed.map(session => ({ ...session, current: session.id === request.user.sid })) }
+    const current = ownSession(request.user).id
+    const listed = await fastify.sessions.list(request.user.id, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)
+    return { sessions: listed.map(session => ({ ...session, current: session.id === current })) }
   })
 
   fastify.delete('/sessions/:id', fastify.secured({
@@ -39,10 +41,11 @@ const sessions: FastifyPluginAsyncTypebox = async function (fastify) {
     },
   }), async function (request, reply) {
     const { id } = request.params
-    const ended = id.length <= ID_MAX_LENGTH && await fastify.sessions.end(request.user.sub, id, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)
+    const current = ownSession(request.user).id
+    const ended = id.length <= ID_MAX_LENGTH && await fastify.sessions.end(request.user.id, id, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)
     if (!ended) throw new SessionNotFoundError()
-    request.audit('session_revoked', { by: 'self', userId: request.user.sub, sessionIds: [id] })
-    if (id === request.user.sid) reply.clearTokenCookies()
+    request.audit('session_revoked', { by: 'self', userId: request.user.id, sessionIds: [id] })
+    if (id === current) reply.clearTokenCookies()
     return reply.code(204).send(null)
   })
 
@@ -56,8 +59,9 @@ const sessions: FastifyPluginAsyncTypebox = async function (fastify) {
       ...errorResponses({ 401: true, 403: CROSS_SITE, 429: true, 503: true }),
     },
   }), async function (request, reply) {
-    const ended = await fastify.sessions.endAll(request.user.sub, { deadline: RequestDeadline.arrivedMsAgo(reply.elapsedTime).at })
-    request.audit('session_revoked', { by: 'self', userId: request.user.sub, sessionIds: ended })
+    ownSession(request.user)
+    const ended = await fastify.sessions.endAll(request.user.id, { deadline: RequestDeadline.arrivedMsAgo(reply.elapsedTime).at })
+    request.audit('session_revoked', { by: 'self', userId: request.user.id, sessionIds: ended })
     return reply.clearTokenCookies().code(204).send()
   })
 }

@@ -107,7 +107,7 @@ t.test('response schemas serialize: a field not in the schema never leaves, not 
   const { app } = await buildTestApp(t, 'memory', {}, {
     later: (scope) => {
       scope.get('/api/careless-profile', scope.secured({ response: { 200: ref(Profile, { description: 'The user' }) } }), async (request) => {
-        returned = await scope.store.getUser(request.user.sub) as Record<string, unknown> | null
+        returned = await scope.store.getUser(request.user.id) as Record<string, unknown> | null
         return returned
       })
     },

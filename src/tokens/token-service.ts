@@ -1,6 +1,7 @@
 import type { RequestDeadline } from '../deadline.js'
 import { AccessTokenExpiredError, InvalidAccessTokenError, InvalidCredentialsError, InvalidRefreshTokenError } from '../errors.js'
 import { randomId, userIdFor } from '../ids.js'
+import { ownPrincipal, type Principal } from '../principal.js'
 import type { AccountSummary, AuthStore, SessionClient, StoredUser } from '../store/index.js'
 import type { UserDirectory } from '../users.js'
 import { ACCESS_TOKEN_MAX_LENGTH, type AccessTokenClaims, type AccessTokenCodec } from './access-token.js'
@@ -18,7 +19,7 @@ export interface IssuedTokens {
 
 /** Who an access token authenticated: its claims, and the account when it was asked for. */
 export interface Authenticated {
-  claims: AccessTokenClaims
+  principal: Principal
   account?: AccountSummary
 }
 
@@ -227,9 +228,18 @@ export class TokenService {
       // the loss, revoked or not, is accepted again.
       throw new InvalidAccessTokenError('The access token has been revoked')
     }
-    if (!options.account) return { claims }
+    const principal = this.#principalOf(claims)
+    if (!options.account) return { principal }
     if (state.account === undefined || state.account === null) throw new InvalidAccessTokenError('The account of this token no longer exists')
-    return { claims, account: state.account }
+    return { principal, account: state.account }
+  }
+
+  /** Made once per verified token (the codec caches its claims, frozen): no allocation per request. */
+  readonly #principals = new WeakMap<AccessTokenClaims, Principal>()
+  #principalOf (claims: AccessTokenClaims): Principal {
+    let principal = this.#principals.get(claims)
+    if (principal === undefined) this.#principals.set(claims, principal = ownPrincipal(claims))
+    return principal
   }
 
   #issue (user: { id: string, roles: string[], epoch: string }, sessionId: string, refreshToken: string, expiresAt: number, now: number): IssuedTokens {
