@@ -287,7 +287,7 @@ export class PrivateRedisCluster {
 
 interface ClusterOptions { password?: string, tls?: Certificates, detached?: boolean }
 
-/** Where the suite's shared cluster is written down (test/setup/cluster-before.ts), for every test process. */
+/** Where the suite's shared cluster is written down (test/setup/before.ts), for every test process. */
 export const SHARED_CLUSTER_FILE = join(process.cwd(), '.tap', 'shared-cluster.json')
 
 export interface SharedCluster { ports: number[], pids: number[], dir: string }

@@ -1,4 +1,4 @@
 import { stopSharedCluster } from '../helpers/redis-cluster.js'
 
-// tap's `after`: stops the suite's shared cluster (test/setup/cluster-before.ts).
+// tap's `after`: stops the suite's shared cluster (test/setup/before.ts).
 stopSharedCluster()
