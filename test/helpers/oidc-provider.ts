@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose'
+import Provider from 'oidc-provider'
+import { suiteCertificates } from './tls-certificates.js'
+
+/** How the provider shapes its issuer and tokens, after the services it stands in for. */
+export type ProviderKind = 'auth0' | 'entra' | 'google'
+
+/** The API audience its access tokens are for. */
+export const API_AUDIENCE = 'https://api.example.test'
+/** Auth0 puts roles in a namespaced claim (a rule or action adds it). */
+export const AUTH0_ROLES_CLAIM = 'https://example.com/roles'
+const ENTRA_TENANT = '11111111-2222-3333-4444-555555555555'
+
+export interface SigningKey { kid: string, alg: string, privateJwk: JWK }
+
+async function signingKey (kid: string, alg = 'RS256'): Promise<SigningKey> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true })
+  return { kid, alg, privateJwk: { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' } }
+}
+
+/**
+ * A real OpenID provider (panva's oidc-provider, OpenID certified) on a free loopback port over HTTPS,
+ * with the suite's certificate (trusted through NODE_EXTRA_CA_CERTS, as a private CA is in production):
+ * - auth0: issuer https://localhost:<port>/, JWT access tokens for API_AUDIENCE, roles in AUTH0_ROLES_CLAIM;
+ * - entra: issuer https://localhost:<port>/<tenant>/v2.0, roles in `roles`, `tid` in tokens;
+ * - google: issuer https://localhost:<port>, ID tokens only.
+ * Its keys can be rotated, it can go down and come back on the same port, and tests may sign tokens
+ * with its private key (`mint`) for claims no real flow would produce. It counts JWKS requests.
+ */
+export class TestOidcProvider {
+  readonly kind: ProviderKind
+  readonly issuer: string
+  readonly port: number
+  /** signing keys, the one that signs first; all published */
+  keys: SigningKey[]
+  /** GET requests for its JWKS so far */
+  jwksRequests = 0
+  readonly #server: Server
+  readonly #prefix: string
+  #provider: Provider
+
+  private constructor (kind: ProviderKind, server: Server, port: number, keys: SigningKey[]) {
+    this.kind = kind
+    this.#server = server
+    this.port = port
+    this.#prefix = kind === 'entra' ? `/${ENTRA_TENANT}/v2.0` : ''
+    this.issuer = `https://localhost:${port}${kind === 'auth0' ? '/' : this.#prefix}`
+    this.keys = keys
+    this.#provider = this.#make()
+  }
+
+  static async start (kind: ProviderKind): Promise<TestOidcProvider> {
+    const { key, cert } = suiteCertificates()
+    const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const provider = new TestOidcProvider(kind, server, (server.address() as AddressInfo).port, [await signingKey('key-1')])
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => { provider.#handle(request, response) })
+    return provider
+  }
+
+  /** The path of its JWKS as clients ask for it. */
+  get jwksPath (): string {
+    return `${this.#prefix}/jwks`
+  }
+
+  /** Publishes a new key that signs from now on; the old ones stay published. */
+  async rotateKey (alg = 'RS256'): Promise<SigningKey> {
+    const next = await signingKey(`key-${this.keys.length + 1}`, alg)
+    this.keys = [next, ...this.keys]
+    this.#provider = this.#make()
+    return next
+  }
+
+  /**
+   * Signs `claims` with its current key (or `key`), as its own tokens are: for claims, lifetimes and
+   * headers that a test needs and no flow would give. `iss` defaults to its issuer.
+   */
+  async mint (claims: JWTPayload, options: { key?: SigningKey, typ?: string, header?: Record<string, unknown> } = {}): Promise<string> {
+    const key = options.key ?? this.keys[0] as SigningKey
+    const now = Math.floor(Date.now() / 1000)
+    return await new SignJWT({ iss: this.issuer, iat: now, exp: now + 300, ...claims })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? (this.kind === 'google' ? 'JWT' : 'at+jwt'), ...options.header })
+      .sign(await importJWK(key.privateJwk, key.alg))
+  }
+
+  /** Stops answering: new connections are refused, open ones dropped. */
+  async down (): Promise<void> {
+    this.#server.closeAllConnections()
+    await new Promise(resolve => this.#server.close(resolve))
+  }
+
+  /** Answers again, on the same port. */
+  async up (): Promise<void> {
+    await new Promise<void>(resolve => this.#server.listen(this.port, '127.0.0.1', resolve))
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#server.listening) return
+    await this.down()
+  }
+
+  #handle (request: IncomingMessage, response: ServerResponse): void {
+    const url = request.url ?? '/'
+    if (url.split('?')[0] === this.jwksPath) this.jwksRequests++
+    if (this.#prefix !== '') {
+      if (!url.startsWith(this.#prefix)) {
+        response.statusCode = 404
+        response.end()
+        return
+      }
+      // Mounted under the tenant path, as Entra's issuer has it: its URLs keep the prefix (originalUrl).
+      ;(request as IncomingMessage & { originalUrl?: string }).originalUrl = url
+      request.url = url.slice(this.#prefix.length) || '/'
+    }
+    this.#provider.callback()(request, response)
+  }
+
+  #make (): Provider {
+    const rolesClaim = this.kind === 'auth0' ? AUTH0_ROLES_CLAIM : 'roles'
+    const rolesOf = (accountId: string) => this.kind === 'entra'
+      ? (accountId === 'admin' ? ['Admin', 'Reader'] : ['Reader'])
+      : (accountId === 'admin' ? ['admin'] : [])
+    const provider = new Provider(this.issuer, {
+      jwks: { keys: this.keys.map(key => key.privateJwk) as never },
+      cookies: { keys: ['test-cookie-key'] },
+      clients: [
+        { client_id: 'web', client_secret: 'web-secret', token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code', 'client_credentials'], response_types: ['code'] },
+        { client_id: 'mobile', token_endpoint_auth_method: 'none', application_type: 'native', redirect_uris: ['com.example.app:/callback'], grant_types: ['authorization_code'], response_types: ['code'] },
+      ],
+      pkce: { required: () => true },
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'], roles: [rolesClaim] },
+      conformIdTokenClaims: false,
+      findAccount: async (_ctx, sub) => ({
+        accountId: sub,
+        claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, preferred_username: sub, [rolesClaim]: rolesOf(sub) }),
+      }),
+      extraTokenClaims: async (_ctx, token) => {
+        const accountId = (token as { accountId?: string }).accountId ?? ''
+        return { [rolesClaim]: rolesOf(accountId), ...(this.kind === 'entra' ? { tid: ENTRA_TENANT } : {}) }
+      },
+      features: {
+        devInteractions: { enabled: true },
+        clientCredentials: { enabled: true },
+        ...(this.kind === 'google'
+          ? {}
+          : {
+              resourceIndicators: {
+                enabled: true,
+                defaultResource: async () => API_AUDIENCE,
+                useGrantedResource: async () => true,
+                getResourceServerInfo: async () => ({ scope: 'read', audience: API_AUDIENCE, accessTokenTTL: 300, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }),
+              },
+            }),
+      },
+    })
+    return provider
+  }
+}
