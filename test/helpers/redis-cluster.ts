@@ -190,6 +190,14 @@ export class PrivateRedisCluster {
     throw new Error(`the cluster did not learn that master ${index} is at port ${port}`)
   }
 
+  /** The index of the master holding `key` (the others answer MOVED). */
+  async masterOf (key: string): Promise<number> {
+    for (let i = 0; i < this.ports.length; i++) {
+      if (!(await this.cli(i, 'exists', key)).includes('MOVED')) return i
+    }
+    throw new Error(`no master holds ${key}`)
+  }
+
   /** A key (of user `{user:<n>}`) that master `index` serves. */
   async keyServedBy (index: number, suffix = 'account'): Promise<string> {
     for (let n = 0; n < 1000; n++) {
@@ -361,6 +369,13 @@ export async function deleteClusterKeysUnder (config: RedisClusterConfig, prefix
   } finally {
     client.disconnect()
   }
+}
+
+/** A cluster of the test's own (for tests that kill, flush, pause or reshard), stopped after it. */
+export async function privateRedisCluster (t: { teardown (fn: () => unknown): void }, options: { password?: string } = {}): Promise<PrivateRedisCluster> {
+  const cluster = await PrivateRedisCluster.start(3, options)
+  t.teardown(() => cluster.stop())
+  return cluster
 }
 
 let shared: Promise<PrivateRedisCluster> | undefined
