@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { InsufficientRoleError, InvalidAccessTokenError } from '../src/errors.js'
 import type { AccountSummary } from '../src/store/index.js'
 import type { Authenticated } from '../src/tokens/token-service.js'
+import { authenticateAny } from '../src/access-check.js'
 import { DuplicateTokenCookieError, presentedAccessToken, refuseDuplicatedTokenCookies } from './presented-tokens.js'
 
 /** OpenAPI security requirement of every protected route: either transport will do. */
@@ -58,6 +59,7 @@ function challenged (reply: FastifyReply, error: unknown): unknown {
 
 export default fp(async function authenticate (fastify) {
   const tokens = fastify.tokens
+  const external = fastify.externalTokens
   fastify.decorateRequest('account', null)
   fastify.decorateRequest('accessCheck', null)
 
@@ -69,7 +71,7 @@ export default fp(async function authenticate (fastify) {
       refuseDuplicatedTokenCookies(request)
       const presented = presentedAccessToken(request)
       if (presented === undefined) throw new InvalidAccessTokenError('Authentication required', false)
-      check = tokens.authenticate(presented.token, { account })
+      check = external.enabled ? authenticateAny(tokens, external, presented.token, { account }) : tokens.authenticate(presented.token, { account })
     } catch (err) {
       check = Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
@@ -123,4 +125,4 @@ export default fp(async function authenticate (fastify) {
       preHandler: [fastify.csrfProtection, ...(protection.role === undefined ? [] : [requireRole(protection.role)])],
     }
   })
-}, { name: 'authenticate', dependencies: ['tokens', 'cookies', 'csrf', 'presented-tokens'] })
+}, { name: 'authenticate', dependencies: ['tokens', 'external-tokens', 'cookies', 'csrf', 'presented-tokens'] })

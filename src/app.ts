@@ -7,6 +7,7 @@ import configPlugin from '../plugins/config.js'
 import cookiesPlugin from '../plugins/cookies.js'
 import csrfPlugin from '../plugins/csrf.js'
 import errorsPlugin from '../plugins/errors.js'
+import externalTokensPlugin from '../plugins/external-tokens.js'
 import edgePlugin, { edgeServerOptions } from '../plugins/edge.js'
 import jwtPlugin from '../plugins/jwt.js'
 import openapiPlugin from '../plugins/openapi.js'
@@ -83,6 +84,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(cookiesPlugin)
   await app.register(presentedTokensPlugin)
   await app.register(tokensPlugin)
+  await app.register(externalTokensPlugin)
   await app.register(sessionsPlugin)
   await app.register(csrfPlugin)
   // Before the limiter: a protected route's access check leaves in the same write as the count.
