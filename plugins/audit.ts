@@ -19,6 +19,7 @@ export type AuditEvent =
   | 'session_revoked'
   | 'password_changed'
   | 'access_token_revoked'
+  | 'external_token_refused'
 
 /** Fields an audit line may carry: identifiers only, never a token, a password or a hash of one. */
 export interface AuditFields {
@@ -40,6 +41,9 @@ export interface AuditFields {
   by?: 'self' | 'admin' | 'password_change' | 'revoke_endpoint'
   /** session_revoked by an admin: the admin's user id */
   adminId?: string
+  /** external_token_refused: the provider's issuer, and why (a check's name, never the token) */
+  issuer?: string
+  reason?: string
 }
 
 const WARNINGS = new Set<AuditEvent>(['refresh_token_reused', 'rate_limited', 'csrf_refused', 'cookie_tossing'])
@@ -58,6 +62,7 @@ const MESSAGES: Record<AuditEvent, string> = {
   session_revoked: 'sessions ended',
   password_changed: 'password changed',
   access_token_revoked: 'an access token was revoked (RFC 7009); its session lives on',
+  external_token_refused: 'an access token of a trusted provider was refused (reported once a minute per issuer and reason)',
 }
 
 declare module 'fastify' {

@@ -4,6 +4,8 @@ import { InsufficientRoleError, InvalidAccessTokenError } from '../src/errors.js
 import type { AccountSummary } from '../src/store/index.js'
 import type { Authenticated } from '../src/tokens/token-service.js'
 import { authenticateAny } from '../src/access-check.js'
+import { ExternalTokenRefusedError } from '../src/oidc/external-tokens.js'
+import { OncePerWindow } from '../src/once-per-window.js'
 import { DuplicateTokenCookieError, presentedAccessToken, refuseDuplicatedTokenCookies } from './presented-tokens.js'
 
 /** OpenAPI security requirement of every protected route: either transport will do. */
@@ -99,10 +101,16 @@ export default fp(async function authenticate (fastify) {
         request.user = authenticated.principal
         request.account = authenticated.account ?? null
       } catch (err) {
+        // A misconfigured provider (a wrong audience, a new algorithm) refuses every one of its users:
+        // one line a minute per issuer and reason says so, however many requests fail.
+        if (err instanceof ExternalTokenRefusedError && refusalsReported.firstInWindow(`${err.issuer}\n${err.reason}`, Date.now() + 60_000)) {
+          request.audit('external_token_refused', { issuer: err.issuer, reason: err.reason })
+        }
         throw challenged(reply, err)
       }
     }
   }
+  const refusalsReported = new OncePerWindow(1000)
   const authenticate = authenticateWith(false)
 
   function requireRole (role: string): preHandlerHookHandler {

@@ -19,8 +19,9 @@ async function withProviders (t: Test) {
     { name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, rolesClaim: AUTH0_ROLES_CLAIM },
     { name: 'entra', issuer: entra.issuer, audience: API_AUDIENCE, roleMap: { Admin: 'admin' } },
   ]))
-  const { app } = await buildTestApp(t, 'memory', { OIDC_PROVIDERS_FILE: file })
-  return { app, auth0, entra }
+  const lines: string[] = []
+  const { app } = await buildTestApp(t, 'memory', { OIDC_PROVIDERS_FILE: file, LOG_LEVEL: 'info' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  return { app, auth0, entra, lines }
 }
 
 t.test('an external access token on /api/profile and /api/admin: the identity and roles its provider gives', async (t) => {
@@ -43,11 +44,17 @@ t.test('an external access token on /api/profile and /api/admin: the identity an
 })
 
 t.test('refusals: 401 with the RFC 6750 challenge for a bad external token, 503 when its provider cannot be reached, 403 on routes about our sessions', async (t) => {
-  const { app, auth0, entra } = await withProviders(t)
-  const wrongAudience = await profile(app, bearer(await auth0.mint({ sub: 's', aud: 'https://elsewhere.example' })))
+  const { app, auth0, entra, lines } = await withProviders(t)
+  const misaddressed = await auth0.mint({ sub: 's', aud: 'https://elsewhere.example' })
+  const wrongAudience = await profile(app, bearer(misaddressed))
   t.equal(wrongAudience.statusCode, 401)
   t.equal(wrongAudience.json().code, 'INVALID_ACCESS_TOKEN')
   t.match(wrongAudience.headers['www-authenticate'], /^Bearer error="invalid_token"/)
+  for (let i = 0; i < 5; i++) await profile(app, bearer(misaddressed))
+  const refused = lines.filter(line => line.includes('"event":"external_token_refused"'))
+  t.equal(refused.length, 1, 'six refusals for one reason: one audit line this minute')
+  t.match(JSON.parse(refused[0] ?? '{}'), { event: 'external_token_refused', issuer: auth0.issuer, reason: 'ERR_JWT_CLAIM_VALIDATION_FAILED' })
+  t.notOk(refused[0]?.includes(misaddressed.split('.')[1] ?? '-'), 'never the token')
 
   const good = await auth0.mint({ sub: 's', aud: API_AUDIENCE })
   const sessions = await app.inject({ url: '/auth/sessions', headers: bearer(good) })
