@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -172,6 +172,8 @@ export class PrivateRedisCluster {
     const slot = (await this.cli(to, 'cluster', 'keyslot', key)).trim()
     const toId = (await this.cli(to, 'cluster', 'myid')).trim()
     for (let i = 0; i < this.ports.length; i++) await this.cli(i, 'cluster', 'setslot', slot, 'node', toId)
+    // Every master agrees again (a master that just joined may say the cluster is down for a moment).
+    await this.#untilOk()
   }
 
   /**
@@ -296,13 +298,22 @@ export class PrivateRedisCluster {
 interface ClusterOptions { password?: string, tls?: Certificates, detached?: boolean }
 
 /** Where the suite's shared cluster is written down (test/setup/before.ts), for every test process. */
-export const SHARED_CLUSTER_FILE = join(process.cwd(), '.tap', 'shared-cluster.json')
+const SHARED_CLUSTER_DIR = join(process.cwd(), '.tap')
+
+/**
+ * Where the shared cluster of one tap run is written down: named after the tap runner's pid, the
+ * parent of its before/after scripts and of every test process, so two runs in one checkout each
+ * have their own.
+ */
+export function sharedClusterFile (runnerPid = process.ppid): string {
+  return join(SHARED_CLUSTER_DIR, `shared-cluster-${runnerPid}.json`)
+}
 
 export interface SharedCluster { ports: number[], pids: number[], dir: string }
 
-function readSharedCluster (): SharedCluster | undefined {
+function readSharedCluster (file: string): SharedCluster | undefined {
   try {
-    return JSON.parse(readFileSync(SHARED_CLUSTER_FILE, 'utf8')) as SharedCluster
+    return JSON.parse(readFileSync(file, 'utf8')) as SharedCluster
   } catch {
     return undefined
   }
@@ -310,7 +321,7 @@ function readSharedCluster (): SharedCluster | undefined {
 
 /** The suite's shared cluster if one is written down, every node answers and reports the cluster up. */
 async function sharedCluster (): Promise<PrivateRedisCluster | undefined> {
-  const shared = readSharedCluster()
+  const shared = readSharedCluster(sharedClusterFile())
   if (shared === undefined) return undefined
   const cluster = PrivateRedisCluster.attach(shared.ports, shared.dir)
   const states = await Promise.all(shared.ports.map((_port, i) => cluster.cli(i, 'cluster', 'info').catch(() => '')))
@@ -321,8 +332,8 @@ async function sharedCluster (): Promise<PrivateRedisCluster | undefined> {
  * Stops the suite's shared cluster written down in SHARED_CLUSTER_FILE, if any (also one a crashed
  * run left behind): kills each pid that is still a redis-server on one of its ports, deletes its files.
  */
-export function stopSharedCluster (): void {
-  const shared = readSharedCluster()
+export function stopSharedCluster (file = sharedClusterFile()): void {
+  const shared = readSharedCluster(file)
   if (shared !== undefined) {
     for (const [i, pid] of shared.pids.entries()) {
       let command = ''
@@ -341,7 +352,22 @@ export function stopSharedCluster (): void {
     }
     rmSync(shared.dir, { recursive: true, force: true })
   }
-  rmSync(SHARED_CLUSTER_FILE, { force: true })
+  rmSync(file, { force: true })
+}
+
+/** Stops the shared clusters of tap runs that are gone (interrupted, killed): their runner pid is dead. */
+export function stopOrphanedSharedClusters (): void {
+  let names: string[] = []
+  try {
+    names = readdirSync(SHARED_CLUSTER_DIR)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const pid = /^shared-cluster-(\d+)\.json$/.exec(name)?.[1]
+    if (pid === undefined || existsSync(`/proc/${pid}`)) continue
+    stopSharedCluster(join(SHARED_CLUSTER_DIR, name))
+  }
 }
 
 /**
