@@ -223,16 +223,6 @@ export class PrivateRedisCluster {
     return keys
   }
 
-  /** Deletes every key under `prefix` on every master (one DEL per key: keys of many slots). */
-  async deleteKeysUnder (prefix: string): Promise<void> {
-    const client = this.client()
-    try {
-      for (const key of await this.keysUnder(prefix)) await client.del(key)
-    } finally {
-      client.disconnect()
-    }
-  }
-
   /** An ioredis Cluster client for the test's own reads and writes. */
   client (): Cluster {
     return new Cluster(this.config.nodes, { redisOptions: this.password === undefined ? {} : { password: this.password } })

@@ -3,7 +3,7 @@ import { randomId, sha256 } from '../../src/ids.js'
 import { MemoryStore, type AuthStore, type NewSession } from '../../src/store/index.js'
 import { RedisStore } from '../../src/store/index.js'
 import { testRedisStore, uniqueKeyPrefix } from './redis.js'
-import { testRedisCluster } from './redis-cluster.js'
+import { deleteClusterKeysUnder, testRedisCluster } from './redis-cluster.js'
 
 /** Both stores, for tests of the contract they share. */
 export const ACCESS_TTL = 900
@@ -25,7 +25,7 @@ export async function clusterStore (t: Test, keyPrefix = uniqueKeyPrefix()): Pro
   const store = await RedisStore.connect({ cluster: cluster.config, keyPrefix })
   t.teardown(async () => {
     await store.close()
-    await cluster.deleteKeysUnder(keyPrefix)
+    await deleteClusterKeysUnder(cluster.config, keyPrefix)
   })
   return store
 }
