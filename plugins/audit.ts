@@ -20,6 +20,8 @@ export type AuditEvent =
   | 'password_changed'
   | 'access_token_revoked'
   | 'external_token_refused'
+  | 'oidc_login_succeeded'
+  | 'oidc_login_failed'
 
 /** Fields an audit line may carry: identifiers only, never a token, a password or a hash of one. */
 export interface AuditFields {
@@ -43,7 +45,10 @@ export interface AuditFields {
   adminId?: string
   /** external_token_refused: the provider's issuer, and why (a check's name, never the token) */
   issuer?: string
+  /** external_token_refused, oidc_login_failed: why (never a token, a code or a state) */
   reason?: string
+  /** oidc_login_*: the provider's name (OIDC_PROVIDERS_FILE) */
+  provider?: string
 }
 
 const WARNINGS = new Set<AuditEvent>(['refresh_token_reused', 'rate_limited', 'csrf_refused', 'cookie_tossing'])
@@ -63,6 +68,8 @@ const MESSAGES: Record<AuditEvent, string> = {
   password_changed: 'password changed',
   access_token_revoked: 'an access token was revoked (RFC 7009); its session lives on',
   external_token_refused: 'an access token of a trusted provider was refused (reported once a minute per issuer and reason)',
+  oidc_login_succeeded: 'signed in through an identity provider',
+  oidc_login_failed: 'a sign-in through an identity provider failed',
 }
 
 declare module 'fastify' {

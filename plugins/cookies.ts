@@ -11,6 +11,15 @@ const TOKEN_COOKIE_ATTRIBUTES: CookieSerializeOptions = { httpOnly: true, secure
 export const ACCESS_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE_ATTRIBUTES, path: '/' }
 export const REFRESH_COOKIE_OPTIONS: CookieSerializeOptions = { ...TOKEN_COOKIE_ATTRIBUTES, path: '/auth' }
 
+/**
+ * A browser sign-in's state (routes/oidc.ts), bound to the browser that started it: sent only to
+ * its provider's callback, and Lax, since the provider's redirect back is a cross-site navigation.
+ */
+export const SIGN_IN_STATE_COOKIE = 'oidc_state'
+export function signInStateCookieOptions (provider: string): CookieSerializeOptions {
+  return { httpOnly: true, secure: true, sameSite: 'lax', path: `/auth/oidc/${provider}/callback` }
+}
+
 export interface CookieTokens {
   accessToken: string
   accessTokenTtl: number

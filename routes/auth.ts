@@ -35,7 +35,7 @@ const CROSS_SITE = {
  * Answers with a token pair in the chosen transport. Cookie transport: both tokens in HttpOnly
  * cookies, the access token also in the body (SPAs may keep it in memory), never the refresh token.
  */
-function sendTokens (reply: FastifyReply, tokens: IssuedTokens, transport: Transport) {
+export function sendTokens (reply: FastifyReply, tokens: IssuedTokens, transport: Transport) {
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
   reply.header('cache-control', 'no-store')
   const body: TokenResponse = { access_token: tokens.accessToken, token_type: 'Bearer', expires_in: tokens.accessTokenTtl }
@@ -50,7 +50,7 @@ async function bodyMayBeAbsent (request: FastifyRequest) {
 }
 
 /** The caller as a session records it, and the request's store deadline. */
-function callerOf (request: FastifyRequest, reply: FastifyReply): Caller {
+export function callerOf (request: FastifyRequest, reply: FastifyReply): Caller {
   const userAgent = request.headers['user-agent']
   return {
     ip: clientAddress(request),

@@ -10,6 +10,7 @@ import errorsPlugin from '../plugins/errors.js'
 import externalTokensPlugin from '../plugins/external-tokens.js'
 import edgePlugin, { edgeServerOptions } from '../plugins/edge.js'
 import jwtPlugin from '../plugins/jwt.js'
+import oidcSignInPlugin from '../plugins/oidc-sign-in.js'
 import openapiPlugin from '../plugins/openapi.js'
 import presentedTokensPlugin from '../plugins/presented-tokens.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
@@ -23,6 +24,7 @@ import apiRoutes from '../routes/api.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import jwksRoutes from '../routes/jwks.js'
+import oidcRoutes from '../routes/oidc.js'
 import passwordRoutes from '../routes/password.js'
 import revokeRoutes from '../routes/revoke.js'
 import sessionRoutes from '../routes/sessions.js'
@@ -85,6 +87,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(presentedTokensPlugin)
   await app.register(tokensPlugin)
   await app.register(externalTokensPlugin)
+  await app.register(oidcSignInPlugin)
   await app.register(sessionsPlugin)
   await app.register(csrfPlugin)
   // Before the limiter: a protected route's access check leaves in the same write as the count.
@@ -99,6 +102,7 @@ async function registerEverything (app: FastifyInstance, config: Config): Promis
   await app.register(sessionRoutes, { prefix: '/auth' })
   await app.register(passwordRoutes, { prefix: '/auth' })
   await app.register(revokeRoutes, { prefix: '/auth' })
+  await app.register(oidcRoutes, { prefix: '/auth' })
   await app.register(apiRoutes, { prefix: '/api' })
   await app.register(adminRoutes, { prefix: '/api/admin' })
 }

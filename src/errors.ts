@@ -81,6 +81,13 @@ export class SessionNotFoundError extends ApiError {
   }
 }
 
+/** A password change for an account that signs in through an OpenID provider: it has none here. */
+export class NoPasswordError extends ApiError {
+  constructor () {
+    super(403, 'NO_PASSWORD', 'This account signs in through an identity provider and has no password here')
+  }
+}
+
 /** A password change whose `current_password` is wrong: 403, so that no client takes it for a dead session. */
 export class InvalidCurrentPasswordError extends ApiError {
   constructor () {

@@ -24,3 +24,14 @@ export function userIdFor (username: string): string {
 
 /** The shape of every id made above: 22 base64url characters. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
+
+/**
+ * A user's id here for an identity at an OpenID provider: stable for (issuer, sub), the same sub at
+ * another issuer another id, and never a local user's (those are 22 characters, these 24).
+ */
+export function externalUserId (issuer: string, subject: string): string {
+  return `x-${sha256(`oidc\n${issuer}\n${subject}`).slice(0, 22)}`
+}
+
+/** The shape of a user id: a local user's (userIdFor) or an external identity's (externalUserId). */
+export const USER_ID_PATTERN = /^(?:x-)?[A-Za-z0-9_-]{22}$/

@@ -126,6 +126,14 @@ function completedLine (request: FastifyRequest, reply: FastifyReply): string {
     `,"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`
 }
 
+/** Query parameters whose values are secrets: a sign-in callback's code and state, a token sent in a URL. */
+const SECRET_QUERY = /([?&](?:code|state|id_token|access_token|refresh_token|token)=)[^&#]*/gi
+
+/** The URL with the values of secret query parameters redacted (the API's own routes take none in the path). */
+export function loggedUrl (url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY, `$1${REDACTED}`) : url
+}
+
 interface LoggedRequest extends AddressedRequest {
   method: string
   url: string
@@ -138,5 +146,5 @@ interface LoggedRequest extends AddressedRequest {
  * is logged normalised (no port, the hop's address for garbage), never as the client wrote it.
  */
 function requestLine (request: LoggedRequest) {
-  return { method: request.method, url: request.url, host: request.host, remoteAddress: clientAddress(request), remotePort: request.socket?.remotePort }
+  return { method: request.method, url: loggedUrl(request.url), host: request.host, remoteAddress: clientAddress(request), remotePort: request.socket?.remotePort }
 }

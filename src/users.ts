@@ -2,15 +2,17 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError } from './config.js'
-import { InvalidCurrentPasswordError } from './errors.js'
+import { InvalidCurrentPasswordError, NoPasswordError } from './errors.js'
 import type { RequestDeadline } from './deadline.js'
 import { randomId, userIdFor } from './ids.js'
 import { HashingQueue } from './hashing-queue.js'
 import { PHC_ARGON2ID, dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
-import type { AuthStore, StoredUser } from './store/index.js'
+import type { AuthStore, ExternalAccount, StoredUser } from './store/index.js'
 
 export const USERNAME_MAX = 128
 export const PASSWORD_MAX = 1024
+/** A provider's username or email longer than this is cut (a profile field, never a key). */
+const EXTERNAL_NAME_MAX = 256
 
 const Role = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })
 const UserEntryBase = {
@@ -128,6 +130,7 @@ export class UserDirectory {
   async changePassword (userId: string, currentPassword: string, newPassword: string, client = '', deadline?: RequestDeadline): Promise<void> {
     this.#hashing.refuseIfFull(client)
     const user = await this.#store.getUser(userId, deadline?.at)
+    if (user?.passwordHash === '') throw new NoPasswordError()
     const queued = <T>(work: () => Promise<T>) => {
       const run = () => this.#hashing.run(client, work)
       return deadline === undefined ? run() : deadline.excluding(run)
@@ -138,6 +141,23 @@ export class UserDirectory {
     const newHash = await queued(() => hashPassword(newPassword))
     // Compare-and-set: a change that raced this one (with the old password too) wins alone.
     if (!await this.#store.replacePasswordHash(userId, currentHash, newHash, deadline?.at)) throw new InvalidCurrentPasswordError()
+  }
+
+  /**
+   * The account of an identity an OpenID provider vouched for, linked by its id (issuer and sub,
+   * never a username or an email): created at its first sign-in, its username, email and roles
+   * those of the latest. Resolves with what a session needs.
+   */
+  async linkExternal (identity: ExternalAccount, deadline?: RequestDeadline): Promise<{ id: string, roles: string[], epoch: string }> {
+    // What a provider says is bounded like what USERS_FILE may say: a name, an address, 32 roles.
+    const account: ExternalAccount = {
+      id: identity.id,
+      username: identity.username.slice(0, EXTERNAL_NAME_MAX),
+      email: identity.email === null ? null : identity.email.slice(0, EXTERNAL_NAME_MAX),
+      roles: identity.roles.filter(role => role.length <= 64).slice(0, 32),
+    }
+    const epoch = await this.#store.saveExternalAccount(account, randomId(), deadline?.at)
+    return { id: account.id, roles: account.roles, epoch }
   }
 
   /** Password checks running and waiting now (the hashing queue's load). */

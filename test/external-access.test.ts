@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
 import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider } from './helpers/oidc-provider.js'
-import { externalUserId } from '../src/oidc/external-tokens.js'
+import { externalUserId } from '../src/ids.js'
 
 // Protected routes accept access tokens of the trusted providers (resource-server mode), through the
 // same decorators as our own; routes about our sessions need one of ours.

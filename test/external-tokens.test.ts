@@ -3,7 +3,8 @@ import { createPublicKey } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import * as client from 'openid-client'
 import t, { type Test } from 'tap'
-import { ExternalTokens, acceptedIssuers, externalUserId, identityOf } from '../src/oidc/external-tokens.js'
+import { ExternalTokens, acceptedIssuers, identityOf } from '../src/oidc/external-tokens.js'
+import { externalUserId } from '../src/ids.js'
 import type { OidcProviderConfig } from '../src/oidc/providers.js'
 import { ID_PATTERN } from '../src/ids.js'
 import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider, type ProviderKind } from './helpers/oidc-provider.js'
@@ -53,7 +54,7 @@ t.test('a token the provider issued (client credentials, JWT access token for th
   const identity = await tokens.verify(accessToken, configFor(provider))
   t.equal(identity.subject, 'web', 'sub: the client (client credentials)')
   t.equal(identity.id, externalUserId(provider.issuer, 'web'))
-  t.match(identity.id, /^x\.[A-Za-z0-9_-]{22}$/)
+  t.match(identity.id, /^x-[A-Za-z0-9_-]{22}$/)
   t.notOk(ID_PATTERN.test(identity.id), 'never the shape of a local id')
   t.not(externalUserId('https://other.example.com/', 'web'), identity.id, 'the same sub at another issuer is another id')
 

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import { ApiError, InvalidAccessTokenError } from '../errors.js'
-import { sha256 } from '../ids.js'
+import { externalUserId } from '../ids.js'
 import type { OidcProviderConfig } from './providers.js'
 
 /** A provider's discovery or keys could not be fetched in time: the token can be neither accepted nor refused. */
@@ -51,11 +51,6 @@ export function acceptedIssuers (provider: OidcProviderConfig): string[] {
   return GOOGLE_ISSUERS.includes(issuer) ? GOOGLE_ISSUERS : [provider.issuer]
 }
 
-/** The id an external identity has here: a dot keeps it apart from every local id. */
-export function externalUserId (issuer: string, subject: string): string {
-  return `x.${sha256(`oidc\n${issuer}\n${subject}`).slice(0, 22)}`
-}
-
 interface Keys {
   jwksUri: string | undefined
   keySet: ReturnType<typeof createLocalJWKSet> | undefined
@@ -85,8 +80,9 @@ export class ExternalTokens {
 
   constructor (providers: OidcProviderConfig[], options: ExternalTokenOptions = {}) {
     for (const provider of providers) {
-      if (provider.audience === undefined) continue
-      for (const issuer of acceptedIssuers(provider)) this.#byIssuer.set(issuer, provider)
+      if (provider.audience === undefined && provider.clientId === undefined) continue
+      // Only providers with an audience issue access tokens we accept; sign-in ones ID tokens.
+      if (provider.audience !== undefined) for (const issuer of acceptedIssuers(provider)) this.#byIssuer.set(issuer, provider)
       this.#keys.set(provider.name, { jwksUri: undefined, keySet: undefined, kids: new Set(), attemptedAt: -Infinity, failed: false, fetching: undefined })
     }
     this.#fetchTimeoutMs = options.fetchTimeoutMs ?? 1000
@@ -111,9 +107,28 @@ export class ExternalTokens {
     return typeof issuer === 'string' ? this.#byIssuer.get(issuer) : undefined
   }
 
-  /** Verifies `token` as `provider`'s; ExternalTokenRefusedError (401) or ProviderUnavailableError (503). */
+  /** Verifies an access token as `provider`'s; ExternalTokenRefusedError (401) or ProviderUnavailableError (503). */
   async verify (token: string, provider: OidcProviderConfig): Promise<ExternalIdentity> {
+    return identityOf(provider, await this.#verifyJwt(token, provider, provider.audience, ['jwt', 'at+jwt']))
+  }
+
+  /**
+   * Verifies an ID token `provider` issued to our client (a mobile app's sign-in): signature by its
+   * JWKS, iss, aud = clientId (and azp when there are several audiences), exp; with `nonce`, the
+   * token must carry it. The same errors as verify().
+   */
+  async verifyIdToken (token: string, provider: OidcProviderConfig, nonce?: string): Promise<ExternalIdentity> {
+    // A JWT access token (typ at+jwt) is not an ID token, whatever its aud says.
+    const claims = await this.#verifyJwt(token, provider, provider.clientId, ['jwt', undefined])
     const refuse = (reason: string) => new ExternalTokenRefusedError(provider.issuer, reason)
+    if (Array.isArray(claims.aud) && claims.aud.length > 1 && claims.azp !== provider.clientId) throw refuse('azp')
+    if (nonce !== undefined && claims.nonce !== nonce) throw refuse('nonce')
+    return identityOf(provider, claims)
+  }
+
+  async #verifyJwt (token: string, provider: OidcProviderConfig, audience: string | undefined, typs: Array<string | undefined>): Promise<JWTPayload> {
+    const refuse = (reason: string) => new ExternalTokenRefusedError(provider.issuer, reason)
+    if (audience === undefined) throw refuse('audience')
     let header: ReturnType<typeof decodeProtectedHeader>
     try {
       header = decodeProtectedHeader(token)
@@ -121,7 +136,7 @@ export class ExternalTokens {
       throw refuse('malformed')
     }
     const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined
-    if (typ !== 'jwt' && typ !== 'at+jwt') throw refuse('typ')
+    if (!typs.includes(typ)) throw refuse('typ')
     if (typeof header.alg !== 'string' || !(provider.algorithms as string[]).includes(header.alg)) throw refuse('alg')
     if (typeof header.kid !== 'string' || header.kid === '') throw refuse('kid')
     const keys = this.#keys.get(provider.name)
@@ -135,19 +150,18 @@ export class ExternalTokens {
       await this.#refresh(provider, keys)
       if (!keys.kids.has(header.kid)) throw refuse('unknown kid')
     }
-    let claims: JWTPayload
     try {
-      ({ payload: claims } = await jwtVerify(token, keys.keySet!, {
+      const { payload } = await jwtVerify(token, keys.keySet!, {
         issuer: acceptedIssuers(provider),
-        audience: provider.audience,
+        audience,
         algorithms: provider.algorithms,
         clockTolerance: this.#leewaySeconds,
         requiredClaims: ['sub', 'exp'],
-      }))
+      })
+      return payload
     } catch (err) {
       throw refuse((err as { code?: string }).code ?? 'invalid')
     }
-    return identityOf(provider, claims)
   }
 
   /** Fetches discovery (once) and the JWKS; one fetch at a time per provider; keeps the old keys on failure. */

@@ -3,7 +3,7 @@ import { MemoryStore } from './memory.js'
 import { RedisStore } from './redis.js'
 import type { AuthStore } from './types.js'
 
-export type { AccountSummary, AuthStore, NewSession, SessionClient, SessionInfo, StoredUser, RotationOutcome } from './types.js'
+export type { AccountSummary, AuthStore, ExternalAccount, NewSession, SessionClient, SessionInfo, StoredUser, RotationOutcome } from './types.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'
 export { describeCluster, redactRedisUrl } from './redis-client.js'

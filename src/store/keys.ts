@@ -12,6 +12,11 @@ export function accessCheckKeys (prefix: string, userId: string, sessionId: stri
   return [`${base}:deny:sid:${sessionId}`, `${base}:deny:jti:${tokenId}`, `${base}:account`]
 }
 
+/** A browser sign-in under way (src/oidc/sign-in.ts): no user's yet, so under no user's hash tag. */
+export function signInAttemptKey (prefix: string, id: string): string {
+  return `${prefix}oidc-sign-in:${id}`
+}
+
 export function keysFor (prefix: string, userId: string) {
   const base = `${prefix}{user:${userId}}`
   return {

@@ -1,5 +1,5 @@
 import { randomId } from '../ids.js'
-import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionClient, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionClient, type SessionInfo, type SessionRevocation, type StoredUser, type ExternalAccount } from './types.js'
 
 interface SessionEntry extends SessionClient {
   refreshHash: string
@@ -29,6 +29,8 @@ export class MemoryStore implements AuthStore {
   readonly #sessionsOfUser = new Map<string, Set<string>>()
   /** denied sids and jtis → expiry, epoch ms */
   readonly #denied = new Map<string, number>()
+  /** browser sign-ins under way → what they hold and until when, epoch ms */
+  readonly #signInAttempts = new Map<string, { value: string, until: number }>()
   readonly #sweeper: NodeJS.Timeout
   readonly #now: () => number
 
@@ -54,6 +56,27 @@ export class MemoryStore implements AuthStore {
     if (user === undefined) return null
     user.epoch ??= epoch
     return user.epoch
+  }
+
+  async saveExternalAccount (account: ExternalAccount, epoch: string): Promise<string> {
+    const user = this.#users.get(account.id)
+    if (user === undefined) {
+      this.#users.set(account.id, { ...structuredClone(account), passwordHash: '', epoch })
+      return epoch
+    }
+    Object.assign(user, { username: account.username, email: account.email, roles: [...account.roles] })
+    user.epoch ??= epoch
+    return user.epoch
+  }
+
+  async holdSignInAttempt (id: string, value: string, ttlMs: number): Promise<void> {
+    this.#signInAttempts.set(id, { value, until: this.#now() + ttlMs })
+  }
+
+  async takeSignInAttempt (id: string): Promise<string | null> {
+    const attempt = this.#signInAttempts.get(id)
+    this.#signInAttempts.delete(id)
+    return attempt === undefined || attempt.until <= this.#now() ? null : attempt.value
   }
 
   async replacePasswordHash (userId: string, expectedHash: string, newHash: string): Promise<boolean> {
@@ -205,13 +228,14 @@ export class MemoryStore implements AuthStore {
       if (ids.size === 0) this.#sessionsOfUser.delete(userId)
     }
     for (const [key, expiresAt] of this.#denied) if (expiresAt <= now) this.#denied.delete(key)
+    for (const [id, attempt] of this.#signInAttempts) if (attempt.until <= now) this.#signInAttempts.delete(id)
   }
 
   /** Entries held, for tests that check memory stays bounded. */
-  get size (): { sessions: number, denied: number, users: number, spentHashes: number } {
+  get size (): { sessions: number, denied: number, users: number, spentHashes: number, signInAttempts: number } {
     let spentHashes = 0
     for (const session of this.#sessions.values()) spentHashes += session.spent.length
-    return { sessions: this.#sessions.size, denied: this.#denied.size, users: this.#users.size, spentHashes }
+    return { sessions: this.#sessions.size, denied: this.#denied.size, users: this.#users.size, spentHashes, signInAttempts: this.#signInAttempts.size }
   }
 
   #liveSession (key: string): SessionEntry | undefined {

@@ -5,7 +5,7 @@ import { BoundedRedis, COMMAND_TIMEOUT_MS, ownStream, type Stream } from './boun
 import { ClusterPipeline } from './cluster-pipeline.js'
 import { clusterNodeUrl, clusterUnreachable, connectClusterOrExplain, connectOrExplain, failFastCluster, failFastRedis, unreachable } from './redis-client.js'
 import { RedisPipeline, type BatchedRedis } from './redis-pipeline.js'
-import { CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, ENSURE_EPOCH, RETIME_INDEX, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN } from './redis-scripts.js'
+import { CREATE_SESSION, CREATE_USER_IF_ABSENT, END_SESSION, ENSURE_EPOCH, RETIME_INDEX, REPLACE_PASSWORD_HASH, REVOKE_BY_REFRESH_TOKEN, ROTATE_REFRESH_TOKEN, SAVE_EXTERNAL_ACCOUNT } from './redis-scripts.js'
 
 export interface ScriptCommands {
   createSession (session: string, index: string, account: string, refreshHash: string, expiresAt: number, sessionId: string, maxSessions: number, maxExpiresAt: number, createdAt: number, userAgent: string, ip: string, verifiedPasswordHash: string): Promise<string[] | null>
@@ -16,6 +16,7 @@ export interface ScriptCommands {
   retimeIndex (index: string): Promise<number>
   revokeByRefreshToken (session: string, spent: string, deniedSession: string, index: string, replay: string, presentedHash: string, accessTtl: number, sessionId: string): Promise<number>
   createUserIfAbsent (account: string, ...fieldsAndValues: string[]): Promise<number>
+  saveExternalAccount (account: string, id: string, username: string, email: string, roles: string, epoch: string): Promise<string>
 }
 /** The ioredis client (one Redis or a cluster) with our scripts as commands. */
 export type ScriptedClient = (Redis | Cluster) & ScriptCommands
@@ -28,6 +29,7 @@ const SCRIPTS: Array<[keyof ScriptCommands, number, string]> = [
   ['endSession', 5, END_SESSION],
   ['replacePasswordHash', 1, REPLACE_PASSWORD_HASH],
   ['ensureEpoch', 1, ENSURE_EPOCH],
+  ['saveExternalAccount', 1, SAVE_EXTERNAL_ACCOUNT],
   ['retimeIndex', 1, RETIME_INDEX],
 ]
 

@@ -170,6 +170,17 @@ return {0, account[1], account[2]}
  * KEYS: account; ARGV: epoch → the account's epoch, set to ARGV's if it had none (an account from
  * before epochs); nil when the account does not exist.
  */
+/**
+ * KEYS: account; ARGV: id, username, email, roles (JSON), epoch → the account's epoch.
+ * An external identity's account: created without a password, its profile updated at each sign-in.
+ */
+export const SAVE_EXTERNAL_ACCOUNT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], 'id', ARGV[1], 'passwordHash', '') end
+redis.call('HSET', KEYS[1], 'username', ARGV[2], 'email', ARGV[3], 'roles', ARGV[4])
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[5])
+return redis.call('HGET', KEYS[1], 'epoch')
+`
+
 export const ENSURE_EPOCH = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])

@@ -1,14 +1,14 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../errors.js'
 import { randomId } from '../ids.js'
-import { accessCheckKeys, keysFor } from './keys.js'
+import { accessCheckKeys, keysFor, signInAttemptKey } from './keys.js'
 import type { BatchedRedis, PipelineScript } from './redis-pipeline.js'
 import { COMMAND_TIMEOUT_MS, type BoundedRedis } from './bounded-redis.js'
 import { RedisConnection, type RedisTarget, type ScriptCommands, type ScriptedClient } from './redis-connection.js'
 import { COUNT_IN_WINDOW, RedisRateCounter } from './redis-rate-counter.js'
 import { CHECK_ACCESS } from './redis-scripts.js'
 import type { Reply } from './resp.js'
-import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser } from './types.js'
+import { SPENT_TOKENS_KEPT, type AccessState, type AuthStore, type NewSession, type NextRefreshToken, type RefreshPresentation, type RotationOutcome, type SessionInfo, type SessionRevocation, type StoredUser, type ExternalAccount } from './types.js'
 
 /** A rotation must run this long before its caller's timeout, to absorb error in the clock offset. */
 const DEADLINE_MARGIN_MS = 100
@@ -130,6 +130,20 @@ export class RedisStore implements AuthStore {
       ...(user.epoch === undefined ? [] : ['epoch', user.epoch])
     ))
     return created === 1
+  }
+
+  async saveExternalAccount (account: ExternalAccount, epoch: string, deadline?: number): Promise<string> {
+    return await this.#redis.run(() => this.#redis.client.saveExternalAccount(
+      this.#keys(account.id).account, account.id, account.username, account.email ?? '', JSON.stringify(account.roles), epoch
+    ), deadline)
+  }
+
+  async holdSignInAttempt (id: string, value: string, ttlMs: number, deadline?: number): Promise<void> {
+    await this.#redis.run(() => this.#redis.client.set(signInAttemptKey(this.#prefix, id), value, 'PX', ttlMs), deadline)
+  }
+
+  async takeSignInAttempt (id: string, deadline?: number): Promise<string | null> {
+    return await this.#redis.run(() => this.#redis.client.getdel(signInAttemptKey(this.#prefix, id)), deadline)
   }
 
   async replacePasswordHash (userId: string, expectedHash: string, newHash: string, deadline?: number): Promise<boolean> {

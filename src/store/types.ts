@@ -16,6 +16,12 @@ export interface StoredUser {
 /** An account as an access check reads it: everything but the password hash and the epoch. */
 export type AccountSummary = Omit<StoredUser, 'passwordHash' | 'epoch'>
 
+/** An account that signs in through an OpenID provider (src/oidc): it has no password here. */
+export type ExternalAccount = AccountSummary
+
+/** How long a browser sign-in through a provider may take, from /start to its callback. */
+export const SIGN_IN_ATTEMPT_TTL_MS = 10 * 60_000
+
 /** What one access check found, in one read. */
 export interface AccessState {
   /** the session or the access token is denied */
@@ -136,6 +142,11 @@ export interface AuthStore {
   /** The account's epoch, given `epoch` first if it has none; null when there is no such account. */
   ensureEpoch (userId: string, epoch: string, deadline?: number): Promise<string | null>
   /**
+   * Creates the account of an external identity (password hash '': no password matches it) or
+   * updates its username, email and roles; resolves with its epoch (`epoch` when it is new).
+   */
+  saveExternalAccount (account: ExternalAccount, epoch: string, deadline?: number): Promise<string>
+  /**
    * Replaces the account's password hash if it is still `expectedHash` (the one the caller verified);
    * resolves whether it did. A concurrent change, or a deleted account, leaves it untouched: false.
    */
@@ -170,6 +181,11 @@ export interface AuthStore {
    * account as well — one round trip (on Redis: one batched command), issued before this returns.
    */
   checkAccess (userId: string, sessionId: string, tokenId: string, options: { account: boolean }): Promise<AccessState>
+
+  /** Keeps `value` under `id` for `ttlMs`, for one take (a browser sign-in under way). */
+  holdSignInAttempt (id: string, value: string, ttlMs: number, deadline?: number): Promise<void>
+  /** What is held under `id`, forgotten in the same step: null when unknown, expired or taken already. */
+  takeSignInAttempt (id: string, deadline?: number): Promise<string | null>
 
   /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
   ping (deadline?: number): Promise<void>

@@ -1,4 +1,4 @@
-import { ID_PATTERN, randomSecret, sha256 } from '../ids.js'
+import { ID_PATTERN, USER_ID_PATTERN, randomSecret, sha256 } from '../ids.js'
 
 /**
  * A refresh token is `<userId>.<sessionId>.<secret>`: a non-secret locator (so its record is found
@@ -22,6 +22,6 @@ export function parseRefreshToken (token: string): ParsedRefreshToken | null {
   const parts = token.split('.')
   if (parts.length !== 3) return null
   const [userId, sessionId, secret] = parts as [string, string, string]
-  if (!ID_PATTERN.test(userId) || !ID_PATTERN.test(sessionId) || !SECRET_PATTERN.test(secret)) return null
+  if (!USER_ID_PATTERN.test(userId) || !ID_PATTERN.test(sessionId) || !SECRET_PATTERN.test(secret)) return null
   return { userId, sessionId, hash: sha256(token) }
 }

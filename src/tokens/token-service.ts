@@ -95,6 +95,25 @@ export class TokenService {
     // An account from before epochs gets one at its first login.
     const epoch = user.epoch ?? await this.#store.ensureEpoch(user.id, randomId(), deadline?.at)
     if (epoch === null) throw new InvalidCredentialsError(userIdFor(username)) // deleted meanwhile
+    // A password change that finished while this login checked the old password wins.
+    const started = await this.#startSession({ id: user.id, roles: user.roles, epoch }, caller, user.passwordHash)
+    if (started === null) throw new InvalidCredentialsError(user.id)
+    return { ...started, user }
+  }
+
+  /**
+   * Starts a session for an account whose identity an OpenID provider vouched for (src/oidc): no
+   * password, the same session otherwise (rotation, reuse detection, logout, listing).
+   */
+  async startExternalSession (account: { id: string, roles: string[], epoch: string }, caller: Caller): Promise<IssuedTokens & { sessionId: string, endedSessionIds: string[] }> {
+    const started = await this.#startSession(account, caller)
+    // Only a password check can make the store refuse a session.
+    if (started === null) throw new Error('the store refused a session without a password check')
+    return started
+  }
+
+  async #startSession (user: { id: string, roles: string[], epoch: string }, caller: Caller, passwordHash?: string): Promise<(IssuedTokens & { sessionId: string, endedSessionIds: string[] }) | null> {
+    const { deadline } = caller
     const sessionId = randomId()
     const refresh = newRefreshToken(user.id, sessionId)
     const now = this.#now()
@@ -109,11 +128,10 @@ export class TokenService {
       client: { userAgent: caller.userAgent, ip: caller.ip },
       maxSessionsPerUser: this.#maxSessionsPerUser,
       accessTokenTtl: this.#accessTokenTtl,
-      // A password change that finished while this login checked the old password wins.
-      passwordHash: user.passwordHash,
+      ...(passwordHash === undefined ? {} : { passwordHash }),
     }, deadline?.at)
-    if (created === null) throw new InvalidCredentialsError(user.id)
-    return { ...this.#issue({ id: user.id, roles: user.roles, epoch }, sessionId, refresh.token, expiresAt, now), user, sessionId, endedSessionIds: created.ended }
+    if (created === null) return null
+    return { ...this.#issue(user, sessionId, refresh.token, expiresAt, now), sessionId, endedSessionIds: created.ended }
   }
 
   /**

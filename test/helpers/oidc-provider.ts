@@ -17,6 +17,16 @@ const ENTRA_TENANT = '11111111-2222-3333-4444-555555555555'
 
 export interface SigningKey { kid: string, alg: string, privateJwk: JWK }
 
+export interface TestProviderOptions {
+  /** more redirect URIs of the `web` client (exact, as a web client's are); it has http://127.0.0.1/callback */
+  redirectUris?: string[]
+  /** profile, email and roles only from userinfo, the ID token carrying `sub` alone (conformIdTokenClaims) */
+  claimsInUserinfo?: boolean
+}
+
+/** What its test users' accounts hold: each login name is an account, `admin` has the admin role. */
+export const TEST_USER_PASSWORD = 'any'
+
 async function signingKey (kid: string, alg = 'RS256'): Promise<SigningKey> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true })
   return { kid, alg, privateJwk: { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' } }
@@ -41,10 +51,12 @@ export class TestOidcProvider {
   jwksRequests = 0
   readonly #server: Server
   readonly #prefix: string
+  readonly #options: TestProviderOptions
   #provider: Provider
 
-  private constructor (kind: ProviderKind, server: Server, port: number, keys: SigningKey[]) {
+  private constructor (kind: ProviderKind, server: Server, port: number, keys: SigningKey[], options: TestProviderOptions) {
     this.kind = kind
+    this.#options = options
     this.#server = server
     this.port = port
     this.#prefix = kind === 'entra' ? `/${ENTRA_TENANT}/v2.0` : ''
@@ -53,11 +65,11 @@ export class TestOidcProvider {
     this.#provider = this.#make()
   }
 
-  static async start (kind: ProviderKind): Promise<TestOidcProvider> {
+  static async start (kind: ProviderKind, options: TestProviderOptions = {}): Promise<TestOidcProvider> {
     const { key, cert } = suiteCertificates()
     const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) })
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    const provider = new TestOidcProvider(kind, server, (server.address() as AddressInfo).port, [await signingKey('key-1')])
+    const provider = new TestOidcProvider(kind, server, (server.address() as AddressInfo).port, [await signingKey('key-1')], options)
     server.on('request', (request: IncomingMessage, response: ServerResponse) => { provider.#handle(request, response) })
     return provider
   }
@@ -85,6 +97,47 @@ export class TestOidcProvider {
     return await new SignJWT({ iss: this.issuer, iat: now, exp: now + 300, ...claims })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? (this.kind === 'google' ? 'JWT' : 'at+jwt'), ...options.header })
       .sign(await importJWK(key.privateJwk, key.alg))
+  }
+
+  /**
+   * Goes through its login and consent pages as a browser would (its dev interactions: any password),
+   * from the authorization URL our /start redirected to, signed in as `login`; resolves with where it
+   * sends the browser back (our callback with code and state, or with an error), not followed.
+   */
+  async signIn (authorizationUrl: string, login: string, options: { deny?: boolean } = {}): Promise<URL> {
+    const cookies = new Map<string, string>()
+    let url = new URL(authorizationUrl)
+    let body: URLSearchParams | undefined
+    for (let hop = 0; hop < 20; hop++) {
+      if (url.origin !== new URL(this.issuer).origin) return url
+      const response = await fetch(url, {
+        method: body === undefined ? 'GET' : 'POST',
+        redirect: 'manual',
+        headers: { cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join('; '), ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
+        ...(body === undefined ? {} : { body }),
+      })
+      for (const line of response.headers.getSetCookie()) {
+        const [pair = ''] = line.split(';')
+        const at = pair.indexOf('=')
+        cookies.set(pair.slice(0, at), pair.slice(at + 1))
+      }
+      const location = response.headers.get('location')
+      if (location !== null) {
+        url = new URL(location, url)
+        body = undefined
+        continue
+      }
+      // A page of its dev interactions: the login form, then the consent form.
+      const page = await response.text()
+      if (response.status !== 200 || !url.pathname.includes('/interaction/')) throw new Error(`the provider answered ${response.status} at ${url.pathname}: ${page.slice(0, 300)}`)
+      if (options.deny === true) {
+        // The page's "[ Cancel ]" link: the provider answers the client with access_denied.
+        url = new URL(`${url.pathname}/abort`, url)
+        continue
+      }
+      body = new URLSearchParams(page.includes('name="login"') ? { prompt: 'login', login, password: TEST_USER_PASSWORD } : { prompt: 'consent' })
+    }
+    throw new Error('the provider never sent the browser back')
   }
 
   /** Stops answering: new connections are refused, open ones dropped. */
@@ -128,12 +181,18 @@ export class TestOidcProvider {
       jwks: { keys: this.keys.map(key => key.privateJwk) as never },
       cookies: { keys: ['test-cookie-key'] },
       clients: [
-        { client_id: 'web', client_secret: 'web-secret', token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code', 'client_credentials'], response_types: ['code'] },
+        { client_id: 'web', client_secret: 'web-secret', token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['http://127.0.0.1/callback', ...this.#options.redirectUris ?? []], grant_types: ['authorization_code', 'client_credentials'], response_types: ['code'] },
+        // A public client (an SPA's, or a backend without a secret): PKCE is its only proof.
+        { client_id: 'spa', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/callback', ...this.#options.redirectUris ?? []], grant_types: ['authorization_code'], response_types: ['code'] },
         { client_id: 'mobile', token_endpoint_auth_method: 'none', application_type: 'native', redirect_uris: ['com.example.app:/callback'], grant_types: ['authorization_code'], response_types: ['code'] },
       ],
       pkce: { required: () => true },
-      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'], roles: [rolesClaim] },
-      conformIdTokenClaims: false,
+      // Roles go with every token, as Auth0's actions and Entra's app roles put them, whatever the scope;
+      // with claimsInUserinfo, only userinfo has them (and profile and email).
+      claims: this.#options.claimsInUserinfo === true
+        ? { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username', rolesClaim] }
+        : { openid: ['sub', rolesClaim], email: ['email', 'email_verified'], profile: ['preferred_username'] },
+      conformIdTokenClaims: this.#options.claimsInUserinfo === true,
       findAccount: async (_ctx, sub) => ({
         accountId: sub,
         claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, preferred_username: sub, [rolesClaim]: rolesOf(sub) }),
