@@ -58,8 +58,14 @@ for (const store of ['memory', 'redis'] as const) {
     const authorization = new URL(started.location)
     t.equal(authorization.origin, new URL(providers.auth0.issuer).origin, '/start sends the browser to the provider')
     t.match(Object.fromEntries(authorization.searchParams), {
-      response_type: 'code', client_id: 'web', redirect_uri: callbackOf('auth0'), code_challenge_method: 'S256', scope: /\bopenid\b/,
-      state: /^[A-Za-z0-9_-]{40,}$/, nonce: /^[A-Za-z0-9_-]{40,}$/, code_challenge: /^[A-Za-z0-9_-]{43}$/,
+      response_type: 'code',
+      client_id: 'web',
+      redirect_uri: callbackOf('auth0'),
+      code_challenge_method: 'S256',
+      scope: /\bopenid\b/,
+      state: /^[A-Za-z0-9_-]{40,}$/,
+      nonce: /^[A-Za-z0-9_-]{40,}$/,
+      code_challenge: /^[A-Za-z0-9_-]{43}$/,
     })
     t.equal(started.response.headers['cache-control'], 'no-store')
     t.match(started.state, { value: authorization.searchParams.get('state'), attributes: { httpOnly: true, secure: true, sameSite: 'Lax', path: '/auth/oidc/auth0/callback', maxAge: 600 } }, 'the state cookie binds the sign-in to this browser')
