@@ -70,11 +70,12 @@ export default fp(async function openapi (fastify) {
       tags: [
         { name: 'auth', description: 'Log in, refresh, log out' },
         { name: 'api', description: 'Protected resources' },
+        { name: 'oidc', description: 'Sign in through an OpenID Connect provider (Auth0, Entra ID, Google): browsers by redirect, mobile apps with an ID token' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from /auth/login or /auth/refresh' },
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from /auth/login, /auth/refresh or a sign-in through a provider; or an access token of a provider OIDC_PROVIDERS_FILE trusts with an `audience` (routes about sessions need one of this API\'s)' },
           cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token', description: 'Cookie mode: set by /auth/login with `X-Auth-Mode: cookie`' },
         },
       },

@@ -15,7 +15,7 @@ import { callerOf, sendTokens } from './auth.js'
 const UNKNOWN_PROVIDER = { description: 'No provider of this name users may sign in through', example: { message: 'No such identity provider', code: 'UNKNOWN_PROVIDER' } }
 const PROVIDER_UNAVAILABLE = {
   description: 'The provider could not be reached within a second (`PROVIDER_UNAVAILABLE`), or the token store is unavailable; retry after `Retry-After` seconds',
-  example: { message: 'The identity provider that issued this token cannot be reached; try again shortly', code: 'PROVIDER_UNAVAILABLE' },
+  example: { message: 'The identity provider cannot be reached; try again shortly', code: 'PROVIDER_UNAVAILABLE' },
 }
 
 /** The API's origin as browsers reach it: PUBLIC_ORIGIN, else as this request reached it (TRUST_PROXY decides). */

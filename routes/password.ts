@@ -33,7 +33,7 @@ const password: FastifyPluginAsyncTypebox = async function (fastify) {
       ...errorResponses({
         400: { description: 'The body is malformed, or `new_password` is shorter than 12 characters (or longer than 1024)', example: { message: 'body/new_password must NOT have fewer than 12 characters', code: 'FST_ERR_VALIDATION' } },
         401: true,
-        403: { description: 'Wrong `current_password` (`INVALID_CURRENT_PASSWORD`: the session is fine, do not sign out), or a cookie-authenticated request from another site (`CROSS_SITE_REQUEST`)', example: { message: 'The current password is wrong', code: 'INVALID_CURRENT_PASSWORD' } },
+        403: { description: 'Wrong `current_password` (`INVALID_CURRENT_PASSWORD`: the session is fine, do not sign out), a cookie-authenticated request from another site (`CROSS_SITE_REQUEST`), an access token of a trusted provider rather than of this API (`OWN_SESSION_REQUIRED`), or an account that signs in through a provider and has no password here (`NO_PASSWORD`)', example: { message: 'The current password is wrong', code: 'INVALID_CURRENT_PASSWORD' } },
         413: true,
         415: true,
         429: { description: 'Too many attempts for this user from this client (`RATE_LIMITED`, shared with logins), or too many password checks of this client at once (`LOGIN_BUSY`)' },

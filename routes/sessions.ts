@@ -5,7 +5,10 @@ import { ID_MAX_LENGTH, SessionIdParams, SessionList } from '../schemas/sessions
 import { RequestDeadline } from '../src/deadline.js'
 import { SessionNotFoundError } from '../src/errors.js'
 
-const CROSS_SITE = { description: 'Cookie mode: the request came from an origin that is neither this API\'s nor one of CORS_ORIGINS (CSRF defence); nothing was ended', example: { message: 'A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS', code: 'CROSS_SITE_REQUEST' } }
+/** What an external provider's access token gets here: these routes are about our sessions, and it has none. */
+const OWN_SESSION = 'an access token of a trusted provider, not of this API: it has no session here (`OWN_SESSION_REQUIRED`)'
+const OWN_SESSION_ONLY = { description: `The token is ${OWN_SESSION}`, example: { message: 'This route needs an access token of this API (an external token has no session here)', code: 'OWN_SESSION_REQUIRED' } }
+const CROSS_SITE = { description: `Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence; \`CROSS_SITE_REQUEST\`), nothing was ended; or the token is ${OWN_SESSION}`, example: { message: 'A cookie-authenticated request must come from this API\'s origin or one listed in CORS_ORIGINS', code: 'CROSS_SITE_REQUEST' } }
 
 /** The caller's own sessions: see them, end one, end them all (under /auth). */
 const sessions: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -15,7 +18,7 @@ const sessions: FastifyPluginAsyncTypebox = async function (fastify) {
     summary: 'The caller\'s live sessions',
     description: 'One session per login (the access token\'s `sid`), newest first; `current` marks the caller\'s own. ' +
       '`lastUsedAt` is the last login or refresh: calls made with an access token are not recorded.',
-    response: { 200: ref(SessionList, { description: 'The live sessions' }), ...errorResponses({ 401: true, 429: true, 503: true }) },
+    response: { 200: ref(SessionList, { description: 'The live sessions' }), ...errorResponses({ 401: true, 403: OWN_SESSION_ONLY, 429: true, 503: true }) },
   }), async function (request, reply) {
     const current = ownSession(request.user).id
     const listed = await fastify.sessions.list(request.user.id, RequestDeadline.arrivedMsAgo(reply.elapsedTime).at)

@@ -28,7 +28,7 @@ const ERROR_MEANINGS: Record<number, string> = {
   413: 'The body is larger than 16 KiB',
   415: 'The body is not JSON',
   429: 'Too many requests from this client (logins: for this username): retry after `Retry-After` seconds',
-  503: 'The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through.',
+  503: 'The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider\'s whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through.',
 }
 
 const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying' } }

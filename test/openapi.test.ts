@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs'
 import SwaggerParser from '@apidevtools/swagger-parser'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { Profile } from '../schemas/api.js'
 import { ref } from '../schemas/common.js'
@@ -7,6 +10,7 @@ import { loadConfig } from '../src/config.js'
 import { renderOpenApi } from '../src/openapi.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens } from './helpers/http.js'
+import { API_AUDIENCE, TestOidcProvider } from './helpers/oidc-provider.js'
 import { expiredCopy } from './helpers/tokens.js'
 
 interface Operation { security?: Array<Record<string, string[]>> }
@@ -25,7 +29,7 @@ t.test('the OpenAPI document: 3.1, both security schemes, served as JSON and YAM
   t.equal(document.openapi, '3.1.0')
   t.equal(document.info.version, '0.1.0', 'the version is package.json\'s')
   t.same(document.components.securitySchemes, {
-    bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from /auth/login or /auth/refresh' },
+    bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from /auth/login, /auth/refresh or a sign-in through a provider; or an access token of a provider OIDC_PROVIDERS_FILE trusts with an `audience` (routes about sessions need one of this API\'s)' },
     cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token', description: 'Cookie mode: set by /auth/login with `X-Auth-Mode: cookie`' },
   })
   t.ok('Error' in (document.components as { schemas?: Record<string, unknown> }).schemas!, 'shared schemas are components named by $id')
@@ -70,7 +74,7 @@ t.test('openapi.yaml is what the app serves, and a valid OpenAPI document', asyn
   t.equal(checkedIn, served, 'openapi.yaml is stale: run `npm run openapi` and commit it')
   t.equal(await renderOpenApi(), checkedIn, 'npm run openapi writes the same document')
   const parsed = await SwaggerParser.validate('openapi.yaml') as { paths: Record<string, unknown> }
-  t.same(Object.keys(parsed.paths).sort(), ['/.well-known/jwks.json', '/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/password', '/auth/refresh', '/auth/revoke', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
+  t.same(Object.keys(parsed.paths).sort(), ['/.well-known/jwks.json', '/api/admin', '/api/admin/users/{id}/sessions', '/api/profile', '/auth/login', '/auth/logout', '/auth/logout-all', '/auth/oidc/{name}/callback', '/auth/oidc/{name}/start', '/auth/oidc/{name}/token', '/auth/password', '/auth/refresh', '/auth/revoke', '/auth/sessions', '/auth/sessions/{id}', '/health', '/ready'])
 })
 
 t.test('every operation is documented for a client developer', async (t) => {
@@ -133,7 +137,20 @@ t.test('DOCS_ENABLED=false, and production by default, serve no documentation', 
 })
 
 t.test('every documented error example is what the API really answers', async (t) => {
-  const { app, config } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com' })
+  // A trusted provider: its access tokens (routes about our sessions refuse them) and sign-in through it.
+  const auth0 = await TestOidcProvider.start('auth0', { redirectUris: ['http://127.0.0.1/auth/oidc/auth0/callback'] })
+  t.teardown(() => auth0.stop())
+  const providers = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
+  writeFileSync(providers, JSON.stringify([{ name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret' }]))
+  const { app, config } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com', OIDC_PROVIDERS_FILE: providers, PUBLIC_ORIGIN: 'http://127.0.0.1' })
+  const externalToken = await auth0.mint({ sub: 'someone', aud: API_AUDIENCE })
+  /** A sign-in whose callback brings a code the provider never issued. */
+  const forgedCallback = async () => {
+    const started = await app.inject({ url: '/auth/oidc/auth0/start' })
+    const back = await auth0.signIn(started.headers.location ?? '', 'someone')
+    back.searchParams.set('code', 'forged')
+    return await app.inject({ url: `${back.pathname}${back.search}`, cookies: { oidc_state: started.cookies.find(c => c.name === 'oidc_state')?.value ?? '' } })
+  }
   const document = (await app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { operationId: string, responses: Record<string, { headers?: Record<string, unknown>, content?: Record<string, { example?: Record<string, unknown>, examples?: Record<string, { value: Record<string, unknown> }> }> }> }>> }>()
   const alice = await loginTokens(app, USERS.alice)
   const cookieLogin = await app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '192.0.2.2', headers: { 'x-auth-mode': 'cookie' }, payload: { username: USERS.root.username, password: USERS.root.password } })
@@ -166,6 +183,16 @@ t.test('every documented error example is what the API really answers', async (t
       [`${id} 401 INVALID_ACCESS_TOKEN`, () => app.inject({ method: method as 'GET', url })],
       [`${id} 401 ACCESS_TOKEN_EXPIRED`, () => app.inject({ method: method as 'GET', url, headers: bearer(expiredCopy(alice.access_token, config.accessTokenTtl)) })],
     ])),
+    'listSessions 403': () => app.inject({ url: '/auth/sessions', headers: bearer(externalToken) }),
+    'oidcSignInStart 400': () => app.inject({ url: '/auth/oidc/auth0/start?return_to=https%3A%2F%2Fevil.example%2F' }),
+    'oidcSignInStart 404': () => app.inject({ url: '/auth/oidc/nope/start' }),
+    'oidcSignInCallback 400': () => app.inject({ url: '/auth/oidc/auth0/callback?code=x' }),
+    'oidcSignInCallback 401': forgedCallback,
+    'oidcSignInCallback 404': () => app.inject({ url: '/auth/oidc/nope/callback' }),
+    // Exchanges count under the login limit (1 here), per client IP: one address each.
+    'oidcTokenExchange 400': () => app.inject({ ...post('/auth/oidc/auth0/token', '[]', json), remoteAddress: '192.0.2.20' }),
+    'oidcTokenExchange 401': () => app.inject({ ...post('/auth/oidc/auth0/token', { id_token: 'not.a.token' }), remoteAddress: '192.0.2.21' }),
+    'oidcTokenExchange 404': () => app.inject({ ...post('/auth/oidc/nope/token', { id_token: 'x' }), remoteAddress: '192.0.2.22' }),
     'endSession 403': () => app.inject({ method: 'DELETE', url: '/auth/sessions/x', headers: { cookie: `access_token=${accessCookie}`, origin: 'https://evil.example.com' } }),
     'endSession 404': () => app.inject({ method: 'DELETE', url: '/auth/sessions/x', headers: bearer(alice.access_token) }),
     'logoutAll 403': () => app.inject({ method: 'POST', url: '/auth/logout-all', headers: { cookie: `access_token=${accessCookie}`, origin: 'https://evil.example.com' } }),

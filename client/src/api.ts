@@ -224,6 +224,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/oidc/{name}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start signing in through a provider (browsers)
+         * @description Redirects to the provider with the authorization code flow (PKCE S256, state, nonce; kept server-side for 10 minutes, one use) and sets the HttpOnly, SameSite=Lax `oidc_state` cookie its callback requires.
+         */
+        get: operations["oidcSignInStart"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/oidc/{name}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back
+         * @description Exchanges the code, validates the ID token, links the identity to an account by (issuer, sub) — never by username or email — creating it at the first sign-in, starts a session in cookie mode (the cookies of `X-Auth-Mode: cookie` login) and redirects to `return_to`.
+         */
+        get: operations["oidcSignInCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/oidc/{name}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a provider's ID token for a session (mobile apps)
+         * @description Verifies the ID token (the provider's keys, `iss`, `aud` = the provider's `clientId`, `exp`, and `nonce` when given), links or creates the account as the browser callback does, and answers a body-mode token pair.
+         */
+        post: operations["oidcTokenExchange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/profile": {
         parameters: {
             query?: never;
@@ -456,6 +516,19 @@ export interface components {
         UserSessionList: {
             /** @description Newest first; empty for an unknown user */
             sessions: components["schemas"]["UserSession"][];
+        };
+        /**
+         * @description An ID token a mobile app got from the provider, to exchange for a session here
+         * @example {
+         *       "id_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiIuLi4ifQ.c2lnbmF0dXJl",
+         *       "nonce": "n-0S6_WzA2Mj"
+         *     }
+         */
+        IdTokenExchangeRequest: {
+            /** @description The ID token the provider gave the app (its `aud` must be the provider's `clientId`) */
+            id_token: string;
+            /** @description The nonce the app sent the provider: the ID token must carry the same one */
+            nonce?: string;
         };
     };
     responses: never;
@@ -878,7 +951,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1015,7 +1088,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1065,6 +1138,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The token is an access token of a trusted provider, not of this API: it has no session here (`OWN_SESSION_REQUIRED`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "message": "This route needs an access token of this API (an external token has no session here)",
+                     *       "code": "OWN_SESSION_REQUIRED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -1090,7 +1180,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1141,7 +1231,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence); nothing was ended */
+            /** @description Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence; `CROSS_SITE_REQUEST`), nothing was ended; or the token is an access token of a trusted provider, not of this API: it has no session here (`OWN_SESSION_REQUIRED`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1200,7 +1290,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1248,7 +1338,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence); nothing was ended */
+            /** @description Cookie mode: the request came from an origin that is neither this API's nor one of CORS_ORIGINS (CSRF defence; `CROSS_SITE_REQUEST`), nothing was ended; or the token is an access token of a trusted provider, not of this API: it has no session here (`OWN_SESSION_REQUIRED`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1290,7 +1380,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1359,7 +1449,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Wrong `current_password` (`INVALID_CURRENT_PASSWORD`: the session is fine, do not sign out), or a cookie-authenticated request from another site (`CROSS_SITE_REQUEST`) */
+            /** @description Wrong `current_password` (`INVALID_CURRENT_PASSWORD`: the session is fine, do not sign out), a cookie-authenticated request from another site (`CROSS_SITE_REQUEST`), an access token of a trusted provider rather than of this API (`OWN_SESSION_REQUIRED`), or an account that signs in through a provider and has no password here (`NO_PASSWORD`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1435,7 +1525,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1552,7 +1642,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1566,6 +1656,392 @@ export interface operations {
                      *       "error": "Service Unavailable",
                      *       "message": "The token store is unavailable; try again shortly",
                      *       "code": "STORE_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    oidcSignInStart: {
+        parameters: {
+            query?: {
+                /** @description Where the browser goes once signed in: a path on this API, or a URL on its origin or on one of OIDC_RETURN_ORIGINS. Default: this API's `/`. */
+                return_to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's `name` in OIDC_PROVIDERS_FILE */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint */
+            302: {
+                headers: {
+                    location?: string;
+                    /** @description `oidc_state`: HttpOnly; Secure; SameSite=Lax; Path=/auth/oidc/{name}/callback; Max-Age=600 */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `return_to` is neither on this API's origin nor one of OIDC_RETURN_ORIGINS */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "message": "return_to must be on this API's origin or one of OIDC_RETURN_ORIGINS",
+                     *       "code": "INVALID_RETURN_TO"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No provider of this name users may sign in through */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "message": "No such identity provider",
+                     *       "code": "UNKNOWN_PROVIDER"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The provider could not be reached within a second (`PROVIDER_UNAVAILABLE`), or the token store is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The identity provider cannot be reached; try again shortly",
+                     *       "code": "PROVIDER_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    oidcSignInCallback: {
+        parameters: {
+            query?: {
+                state?: string;
+                code?: string;
+                error?: string;
+                error_description?: string;
+                iss?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's `name` in OIDC_PROVIDERS_FILE */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in: to `return_to`, with the session's cookies */
+            302: {
+                headers: {
+                    location?: string;
+                    /** @description `access_token` and `refresh_token` as at cookie-mode login; `oidc_state` cleared */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The state is missing, unknown, expired, used already or not this browser's (`INVALID_SIGN_IN_STATE`), or the provider ended the sign-in (`PROVIDER_ERROR`); no session */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "message": "This sign-in is unknown, expired, already used or was started in another browser; start again",
+                     *       "code": "INVALID_SIGN_IN_STATE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The provider refused the code, or its answer did not verify (`SIGN_IN_FAILED`); no session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "message": "The identity provider's answer could not be verified; start again",
+                     *       "code": "SIGN_IN_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No provider of this name users may sign in through */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "message": "No such identity provider",
+                     *       "code": "UNKNOWN_PROVIDER"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The provider could not be reached within a second (`PROVIDER_UNAVAILABLE`), or the token store is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The identity provider cannot be reached; try again shortly",
+                     *       "code": "PROVIDER_UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    oidcTokenExchange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The provider's `name` in OIDC_PROVIDERS_FILE */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdTokenExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in: a new session */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description The request is malformed: see `message` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "message": "body must be object",
+                     *       "code": "FST_ERR_VALIDATION"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The ID token is invalid: signature, issuer, audience, expiry or nonce */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "message": "The ID token is invalid",
+                     *       "code": "INVALID_ID_TOKEN"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No provider of this name users may sign in through */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "message": "No such identity provider",
+                     *       "code": "UNKNOWN_PROVIDER"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 16 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "message": "Request body is too large",
+                     *       "code": "FST_ERR_CTP_BODY_TOO_LARGE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "message": "Unsupported Media Type",
+                     *       "code": "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests from this client (logins: for this username): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per minute */
+                    "x-ratelimit-limit"?: number;
+                    /** @description Requests left in this minute */
+                    "x-ratelimit-remaining"?: number;
+                    /** @description Seconds until the count starts over */
+                    "x-ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "message": "Too many requests; retry in 1 minute",
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The provider could not be reached within a second (`PROVIDER_UNAVAILABLE`), or the token store is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "message": "The identity provider cannot be reached; try again shortly",
+                     *       "code": "PROVIDER_UNAVAILABLE"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -1627,7 +2103,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1721,7 +2197,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1818,7 +2294,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1913,7 +2389,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The token store is unavailable (or this instance is shutting down); retry after `Retry-After` seconds. Nothing was let through. */
+            /** @description The token store is unavailable (or this instance is shutting down), or the access token is a trusted provider's whose keys cannot be fetched (`PROVIDER_UNAVAILABLE`); retry after `Retry-After` seconds. Nothing was let through. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */

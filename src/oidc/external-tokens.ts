@@ -7,7 +7,7 @@ import type { OidcProviderConfig } from './providers.js'
 export class ProviderUnavailableError extends ApiError {
   override readonly retryAfter = 1
   constructor (cause?: unknown) {
-    super(503, 'PROVIDER_UNAVAILABLE', 'The identity provider that issued this token cannot be reached; try again shortly', { cause })
+    super(503, 'PROVIDER_UNAVAILABLE', 'The identity provider cannot be reached; try again shortly', { cause })
   }
 }
 
