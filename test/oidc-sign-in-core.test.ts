@@ -50,4 +50,11 @@ t.test('OidcSignIn over the embedded store: one attempt per start, taken by its 
   t.match(finished.identity, { subject: 'admin', username: 'admin', email: 'admin@example.test', roles: ['user', 'admin'] })
   t.equal(store.size.signInAttempts, 0, 'taken')
   await t.rejects(signIn.finish(auth0, { query: back.searchParams, boundState: state }), SignInError, 'once')
+
+  // The ID token's signature is checked too, by the provider's keys and the algorithms configured for it:
+  // a provider listed for ES256 only that signs with RS256 signs nobody in.
+  const strict = new OidcSignIn([{ ...auth0, algorithms: ['ES256'] }], store, new ExternalTokens([{ ...auth0, algorithms: ['ES256'] }]))
+  const second = await strict.start(strict.provider('auth0'), { redirectUri: `${API}/auth/oidc/auth0/callback`, returnTo: `${API}/` })
+  const secondBack = await provider.signIn(second.url.href, 'admin')
+  await t.rejects(strict.finish(strict.provider('auth0'), { query: secondBack.searchParams, boundState: second.state }), { statusCode: 401, code: 'SIGN_IN_FAILED', reason: 'id token refused: alg' })
 })

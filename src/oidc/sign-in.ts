@@ -164,7 +164,10 @@ export class OidcSignIn {
         expectedNonce: attempt.nonce,
         idTokenExpected: true,
       })
-      claims = { ...tokens.claims() }
+      // openid-client checked the ID token's claims (iss, aud, azp, exp, nonce); its signature it leaves to
+      // TLS (OIDC Core 3.1.3.7). Ours checks that too, by the provider's keys and algorithm list.
+      const verified = await this.#externalTokens.verifyIdToken(tokens.id_token ?? '', provider, attempt.nonce)
+      claims = { ...verified.claims }
       // Roles from the ID token, else from userinfo (some providers put them only there).
       const userinfoEndpoint = configuration.serverMetadata().userinfo_endpoint
       if (!(provider.rolesClaim in claims) && userinfoEndpoint !== undefined && tokens.access_token !== undefined) {
@@ -172,7 +175,9 @@ export class OidcSignIn {
         claims = { ...userinfo, ...claims }
       }
     } catch (err) {
+      if (err instanceof ProviderUnavailableError) throw err
       if (unreachable(err)) throw new ProviderUnavailableError(err)
+      if (err instanceof ExternalTokenRefusedError) throw new SignInError(401, 'SIGN_IN_FAILED', 'The identity provider\'s answer could not be verified; start again', `id token refused: ${err.reason}`)
       const { code, error: oauthError } = err as { code?: string, error?: string }
       throw new SignInError(401, 'SIGN_IN_FAILED', 'The identity provider\'s answer could not be verified; start again', `exchange refused: ${oauthError ?? code ?? 'invalid'}`)
     }
