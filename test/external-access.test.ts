@@ -56,6 +56,10 @@ t.test('refusals: 401 with the RFC 6750 challenge for a bad external token, 503 
   t.match(JSON.parse(refused[0] ?? '{}'), { event: 'external_token_refused', issuer: auth0.issuer, reason: 'ERR_JWT_CLAIM_VALIDATION_FAILED' })
   t.notOk(refused[0]?.includes(misaddressed.split('.')[1] ?? '-'), 'never the token')
 
+  const unknownIssuer = await profile(app, bearer(await auth0.mint({ sub: 's', aud: API_AUDIENCE, iss: 'https://unknown.example/' })))
+  t.equal(unknownIssuer.statusCode, 401, 'a token of an issuer no provider has: 401')
+  t.match(unknownIssuer.headers['www-authenticate'], /^Bearer error="invalid_token"/)
+
   const good = await auth0.mint({ sub: 's', aud: API_AUDIENCE })
   const sessions = await app.inject({ url: '/auth/sessions', headers: bearer(good) })
   t.equal(sessions.statusCode, 403)

@@ -69,6 +69,13 @@ t.test('refused with 401: wrong audience, expired, not yet valid, alg none, HS25
   const tokens = new ExternalTokens([config, configFor(other, { name: 'other', audience: API_AUDIENCE })], { refetchAfterMs: 0 })
   const good = { sub: 'alice', aud: API_AUDIENCE }
   t.equal((await tokens.verify(await provider.mint({ ...good, exp: now() - 30 }), config)).subject, 'alice', 'expired 30 s ago: within the 60 s leeway')
+  t.equal((await tokens.verify(await provider.mint({ ...good, aud: ['https://another-api.example', API_AUDIENCE] }), config)).subject, 'alice', 'an aud array containing the audience')
+  // Listed for RS256 and ES256 both: a header claiming ES256 over its RSA key still fails (the key decides).
+  const twoAlgorithms = { ...config, algorithms: ['RS256', 'ES256'] as Array<'RS256' | 'ES256'> }
+  const rsaKeyEs256Header = await provider.mint(good)
+  const [, payload, signature] = rsaKeyEs256Header.split('.')
+  const relabelled = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: provider.keys[0]!.kid, typ: 'at+jwt' })).toString('base64url')}.${payload}.${signature}`
+  t.equal((await refusal(tokens.verify(relabelled, twoAlgorithms))).status, 401, 'an algorithm of the list that does not match the key: 401')
 
   const foreignKey = await generateKeyPair('RS256', { extractable: true })
   const foreignJwk: JWK = { ...(await exportJWK(foreignKey.privateKey)), kid: 'not-published', alg: 'RS256' }
@@ -99,14 +106,15 @@ t.test('refused with 401: wrong audience, expired, not yet valid, alg none, HS25
 t.test('key rotation at the provider is picked up without a restart; a flood of unknown kids costs it one JWKS request per window', async (t) => {
   const provider = await started(t, 'auth0')
   const config = configFor(provider)
-  const tokens = new ExternalTokens([config], { refetchAfterMs: 400 })
+  // A window well past what rotating the key costs on a busy machine (an RSA key is generated).
+  const tokens = new ExternalTokens([config], { refetchAfterMs: 2000 })
   t.equal((await tokens.verify(await provider.mint({ sub: 'a', aud: API_AUDIENCE }), config)).subject, 'a')
   const fetched = provider.jwksRequests
 
   const next = await provider.rotateKey()
   const rotated = await provider.mint({ sub: 'a', aud: API_AUDIENCE }, { key: next })
   t.equal((await refusal(tokens.verify(rotated, config))).status, 401, 'a new kid within the window: 401, no fetch')
-  await new Promise(resolve => setTimeout(resolve, 450))
+  await new Promise(resolve => setTimeout(resolve, 2100))
   t.equal((await tokens.verify(rotated, config)).subject, 'a', 'after the window: fetched, accepted')
   t.equal(provider.jwksRequests, fetched + 1)
 
@@ -114,8 +122,8 @@ t.test('key rotation at the provider is picked up without a restart; a flood of 
   const before = provider.jwksRequests
   const floodStart = Date.now()
   while (Date.now() - floodStart < 1000) await Promise.all(flood.map(token => refusal(tokens.verify(token, config))))
-  const windows = Math.ceil((Date.now() - floodStart) / 400) + 1
-  t.ok(provider.jwksRequests - before <= windows, `${provider.jwksRequests - before} JWKS requests for a second of 40 made-up kids at a time (at most one per 400 ms window: ${windows})`)
+  const windows = Math.ceil((Date.now() - floodStart) / 2000) + 1
+  t.ok(provider.jwksRequests - before <= windows, `${provider.jwksRequests - before} JWKS requests for a second of 40 made-up kids at a time (at most one per 2 s window: ${windows})`)
 })
 
 t.test('provider down: known keys keep working; a token that needs a fetch gets 503 within about a second', async (t) => {

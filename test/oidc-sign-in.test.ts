@@ -1,53 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
-import t, { type Test } from 'tap'
-import { USERS, buildTestApp, type StoreKind } from './helpers/app.js'
+import t from 'tap'
+import { USERS } from './helpers/app.js'
 import { bearer, loginTokens, profile, refresh, setCookies } from './helpers/http.js'
-import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider, type TestProviderOptions } from './helpers/oidc-provider.js'
+import { API, callbackOf, signIn, start, withSignIn } from './helpers/sign-in.js'
 import { externalUserId, userIdFor } from '../src/ids.js'
 
 // Signing in through a provider in a browser (the authorization code flow with PKCE), against a real
 // OpenID provider; the browser's part is played by the provider helper (its login and consent pages)
 // and by inject (our routes), with the cookies a browser would carry. test/oidc-browser.test.ts drives
 // the same flow in Chromium.
-
-const API = 'http://127.0.0.1'
-const callbackOf = (name: string) => `${API}/auth/oidc/${name}/callback`
-
-interface Providers { auth0: TestOidcProvider, google: TestOidcProvider }
-
-async function withSignIn (t: Test, store: StoreKind = 'memory', options: { env?: NodeJS.ProcessEnv, google?: TestProviderOptions } = {}) {
-  const auth0 = await TestOidcProvider.start('auth0', { redirectUris: [callbackOf('auth0')] })
-  const google = await TestOidcProvider.start('google', { redirectUris: [callbackOf('google')], ...options.google })
-  t.teardown(async () => { await auth0.stop(); await google.stop() })
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([
-    { name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret', rolesClaim: AUTH0_ROLES_CLAIM },
-    // A public client: no secret, PKCE only.
-    { name: 'google', issuer: google.issuer, clientId: 'spa', roleMap: { admin: 'admin' } },
-    { name: 'resource-only', issuer: 'https://resource.example.test/', audience: API_AUDIENCE },
-  ]))
-  const lines: string[] = []
-  const { app, config } = await buildTestApp(t, store, { OIDC_PROVIDERS_FILE: file, PUBLIC_ORIGIN: API, OIDC_RETURN_ORIGINS: 'https://app.example.test', LOG_LEVEL: 'info', ...options.env }, { logStream: { write: (line: string) => { lines.push(line) } } })
-  return { app, config, providers: { auth0, google } as Providers, lines }
-}
-
-/** /start as a browser calls it: its redirect to the provider and the state cookie it set. */
-async function start (app: FastifyInstance, name: string, returnTo?: string) {
-  const response = await app.inject({ url: `/auth/oidc/${name}/start${returnTo === undefined ? '' : `?return_to=${encodeURIComponent(returnTo)}`}` })
-  return { response, location: response.headers.location ?? '', state: setCookies(response).get('oidc_state') }
-}
-
-/** The whole flow: /start, the provider's pages as `login`, and our callback with the browser's state cookie. */
-async function signIn (app: FastifyInstance, provider: TestOidcProvider, name: string, login: string, returnTo?: string) {
-  const started = await start(app, name, returnTo)
-  if (started.response.statusCode !== 302) throw new Error(`/start answered ${started.response.statusCode}: ${started.response.body}`)
-  const back = await provider.signIn(started.location, login)
-  const callback = await app.inject({ url: `${back.pathname}${back.search}`, cookies: { oidc_state: started.state?.value ?? '' } })
-  return { started, back, callback }
-}
 
 for (const store of ['memory', 'redis'] as const) {
   t.test(`${store}: browser sign-in through Auth0-like provider: our own session in cookie mode, linked by (issuer, sub)`, async (t) => {
@@ -97,7 +57,6 @@ for (const store of ['memory', 'redis'] as const) {
     t.ok(lines.some(line => line.includes('"url":"/auth/oidc/auth0/callback?code=[redacted]')), 'the callback\'s line has them redacted')
   })
 }
-
 t.test('the callback answers once: a replay, another browser, a tampered or missing state are 400 and start no session', async (t) => {
   const { app, providers, lines } = await withSignIn(t)
   const { back, callback, started } = await signIn(app, providers.auth0, 'auth0', 'someone')
@@ -182,43 +141,4 @@ t.test('return_to: this API\'s origin or OIDC_RETURN_ORIGINS, else 400 (no open 
   t.equal(spa.callback.headers.location, 'https://app.example.test/signed-in?tab=1', 'an origin of OIDC_RETURN_ORIGINS')
   const home = await signIn(app, providers.auth0, 'auth0', 'someone')
   t.equal(home.callback.headers.location, `${API}/`, 'missing: the API\'s own /')
-})
-
-t.test('unknown providers and sign-in-only names: 404; a provider that cannot be reached: 503 within about a second', async (t) => {
-  const { app, providers } = await withSignIn(t)
-  for (const url of ['/auth/oidc/nope/start', '/auth/oidc/nope/callback?state=x', '/auth/oidc/resource-only/start']) {
-    const response = await app.inject({ url })
-    t.equal(response.statusCode, 404, url)
-    t.match(response.json(), { code: 'UNKNOWN_PROVIDER' })
-  }
-  await providers.google.down()
-  const began = Date.now()
-  const unreachable = await app.inject({ url: '/auth/oidc/google/start' })
-  t.equal(unreachable.statusCode, 503)
-  t.match(unreachable.json(), { code: 'PROVIDER_UNAVAILABLE' })
-  t.equal(unreachable.headers['retry-after'], '1')
-  t.ok(Date.now() - began < 2500, `answered in ${Date.now() - began} ms`)
-  await providers.google.up()
-  t.equal((await start(app, 'google')).response.statusCode, 302, 'and once it is back, sign-in works again')
-})
-
-t.test('roles and profile from userinfo when the ID token carries only sub; redirect_uri from the request behind a trusted proxy', async (t) => {
-  const { app, providers } = await withSignIn(t, 'memory', { google: { claimsInUserinfo: true, redirectUris: ['https://api.example.test/auth/oidc/google/callback'] }, env: { PUBLIC_ORIGIN: '', TRUST_PROXY: '127.0.0.1' } })
-  const proxied = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.test' }
-  const started = await app.inject({ url: '/auth/oidc/google/start', headers: proxied })
-  t.equal(started.statusCode, 302, started.body)
-  t.equal(new URL(started.headers.location ?? '').searchParams.get('redirect_uri'), 'https://api.example.test/auth/oidc/google/callback', 'the origin the browser used, through the trusted proxy')
-  const back = await providers.google.signIn(started.headers.location ?? '', 'admin')
-  const callback = await app.inject({ url: `${back.pathname}${back.search}`, headers: proxied, cookies: { oidc_state: setCookies(started).get('oidc_state')?.value ?? '' } })
-  t.equal(callback.statusCode, 302, callback.body)
-  t.equal(callback.headers.location, 'https://api.example.test/')
-  t.same((await profile(app, bearer(setCookies(callback).get('access_token')?.value ?? ''))).json(),
-    { id: externalUserId(providers.google.issuer, 'admin'), username: 'admin', email: 'admin@example.test', roles: ['user', 'admin'] }, 'profile and roles from userinfo')
-})
-
-t.test('/auth/oidc/* counts under RATE_LIMIT_MAX', async (t) => {
-  const { app } = await withSignIn(t, 'memory', { env: { RATE_LIMIT_MAX: '3' } })
-  const statuses = []
-  for (let i = 0; i < 4; i++) statuses.push((await app.inject({ url: '/auth/oidc/nope/start' })).statusCode)
-  t.same(statuses, [404, 404, 404, 429])
 })

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { externalUserId, randomId, sha256 } from '../src/ids.js'
 import { MemoryStore } from '../src/store/index.js'
+import { SIGN_IN_ATTEMPTS_MAX } from '../src/store/memory.js'
 import { SIGN_IN_ATTEMPT_TTL_MS } from '../src/store/types.js'
 import { keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
 import { ACCESS_TTL, STORES, redisStore } from './helpers/stores.js'
@@ -71,4 +72,13 @@ t.test('memory: sign-in attempts left unfinished are swept', async (t) => {
   now += SIGN_IN_ATTEMPT_TTL_MS
   store.sweep()
   t.equal(store.size.signInAttempts, 0)
+})
+
+t.test('memory: however fast sign-ins start, the attempts held are bounded (the oldest is forgotten)', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  for (let i = 0; i <= SIGN_IN_ATTEMPTS_MAX; i++) await store.holdSignInAttempt(`attempt-${i}`, 'x', SIGN_IN_ATTEMPT_TTL_MS)
+  t.equal(store.size.signInAttempts, SIGN_IN_ATTEMPTS_MAX)
+  t.equal(await store.takeSignInAttempt('attempt-0'), null, 'the oldest is gone')
+  t.equal(await store.takeSignInAttempt(`attempt-${SIGN_IN_ATTEMPTS_MAX}`), 'x', 'the newest is there')
 })

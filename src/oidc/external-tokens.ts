@@ -168,9 +168,11 @@ export class ExternalTokens {
   async #refresh (provider: OidcProviderConfig, keys: Keys): Promise<void> {
     keys.fetching ??= (async () => {
       keys.attemptedAt = Date.now()
+      // One bound for discovery and JWKS together: a token that needs both waits at most this long.
+      const signal = AbortSignal.timeout(this.#fetchTimeoutMs)
       try {
-        keys.jwksUri ??= await this.#discover(provider)
-        const jwks = await this.#fetchJson(keys.jwksUri) as { keys?: unknown }
+        keys.jwksUri ??= await this.#discover(provider, signal)
+        const jwks = await this.#fetchJson(keys.jwksUri, signal) as { keys?: unknown }
         if (!Array.isArray(jwks.keys)) throw new Error('the JWKS has no keys array')
         keys.keySet = createLocalJWKSet(jwks as never)
         keys.kids = new Set(jwks.keys.map(key => (key as { kid?: unknown }).kid).filter((kid): kid is string => typeof kid === 'string'))
@@ -190,16 +192,16 @@ export class ExternalTokens {
     }
   }
 
-  async #discover (provider: OidcProviderConfig): Promise<string> {
-    const document = await this.#fetchJson(`${provider.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`) as { issuer?: unknown, jwks_uri?: unknown }
+  async #discover (provider: OidcProviderConfig, signal: AbortSignal): Promise<string> {
+    const document = await this.#fetchJson(`${provider.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, signal) as { issuer?: unknown, jwks_uri?: unknown }
     // The document must be the configured issuer's own (OpenID Connect Discovery 1.0, 4.3).
     if (document.issuer !== provider.issuer) throw new Error(`the discovery document names another issuer (${String(document.issuer)})`)
     if (typeof document.jwks_uri !== 'string' || !/^https?:\/\//.test(document.jwks_uri)) throw new Error('the discovery document has no jwks_uri')
     return document.jwks_uri
   }
 
-  async #fetchJson (url: string): Promise<unknown> {
-    const response = await fetch(url, { signal: AbortSignal.timeout(this.#fetchTimeoutMs), redirect: 'error', headers: { accept: 'application/json' } })
+  async #fetchJson (url: string, signal: AbortSignal): Promise<unknown> {
+    const response = await fetch(url, { signal, redirect: 'error', headers: { accept: 'application/json' } })
     if (!response.ok) throw new Error(`${url} answered ${response.status}`)
     return await response.json()
   }

@@ -78,6 +78,9 @@ function sameText (a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right)
 }
 
+/** After a failed discovery, sign-ins through that provider answer 503 at once for this long. */
+const DISCOVERY_RETRY_MS = 5000
+
 export interface OidcSignInOptions {
   /** a provider request not answered within this long is a 503 */
   fetchTimeoutMs?: number
@@ -93,6 +96,8 @@ export interface OidcSignInOptions {
 export class OidcSignIn {
   readonly #providers = new Map<string, OidcProviderConfig>()
   readonly #configurations = new Map<string, Promise<client.Configuration>>()
+  /** when each provider's last discovery failed: until DISCOVERY_RETRY_MS later, a 503 without asking again */
+  readonly #discoveryFailedAt = new Map<string, number>()
   readonly #store: AuthStore
   readonly #externalTokens: ExternalTokens
   readonly #fetchTimeoutMs: number
@@ -201,6 +206,10 @@ export class OidcSignIn {
   #configuration (provider: OidcProviderConfig): Promise<client.Configuration> {
     let configuration = this.#configurations.get(provider.name)
     if (configuration === undefined) {
+      // A provider that is down is asked again at most every few seconds, not by every /start.
+      if (Date.now() - (this.#discoveryFailedAt.get(provider.name) ?? -Infinity) < DISCOVERY_RETRY_MS) {
+        return Promise.reject(new ProviderUnavailableError(new Error('its discovery failed moments ago')))
+      }
       const issuer = new URL(provider.issuer)
       configuration = client.discovery(
         issuer,
@@ -214,6 +223,7 @@ export class OidcSignIn {
         }
       ).catch((err: unknown) => {
         this.#configurations.delete(provider.name)
+        this.#discoveryFailedAt.set(provider.name, Date.now())
         throw new ProviderUnavailableError(err)
       })
       this.#configurations.set(provider.name, configuration)

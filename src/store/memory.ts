@@ -15,6 +15,8 @@ interface SessionEntry extends SessionClient {
 }
 
 const SWEEP_INTERVAL_MS = 60_000
+/** Browser sign-ins under way at most (about 300 bytes each) */
+export const SIGN_IN_ATTEMPTS_MAX = 100_000
 
 /**
  * The embedded store, used when REDIS_URL is unset: one process only. It keeps Redis's guarantees:
@@ -70,6 +72,8 @@ export class MemoryStore implements AuthStore {
   }
 
   async holdSignInAttempt (id: string, value: string, ttlMs: number): Promise<void> {
+    // Bounded whatever the rate of /start: beyond the bound the oldest attempt is forgotten (its sign-in fails).
+    if (this.#signInAttempts.size >= SIGN_IN_ATTEMPTS_MAX) this.#signInAttempts.delete(this.#signInAttempts.keys().next().value as string)
     this.#signInAttempts.set(id, { value, until: this.#now() + ttlMs })
   }
 
