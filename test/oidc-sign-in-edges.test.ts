@@ -33,6 +33,17 @@ t.test('unknown providers and sign-in-only names: 404; a provider that cannot be
   t.equal(status, 302, `and once it is back, sign-in works again (after ${Date.now() - backAt} ms)`)
 })
 
+t.test('a provider whose token endpoint fails (a 502 from its gateway) is a 503, not a refused sign-in', async (t) => {
+  const { app, providers } = await withSignIn(t)
+  const started = await start(app, 'auth0')
+  const back = await providers.auth0.signIn(started.location, 'someone')
+  providers.auth0.tokenEndpointFailing = true
+  const answer = await app.inject({ url: `${back.pathname}${back.search}`, cookies: { oidc_state: started.state?.value ?? '' } })
+  t.equal(answer.statusCode, 503)
+  t.match(answer.json(), { code: 'PROVIDER_UNAVAILABLE' })
+  t.notOk(setCookies(answer).has('access_token'), 'no session')
+})
+
 t.test('roles and profile from userinfo when the ID token carries only sub; redirect_uri from the request behind a trusted proxy', async (t) => {
   const { app, providers } = await withSignIn(t, 'memory', { google: { claimsInUserinfo: true, redirectUris: ['https://api.example.test/auth/oidc/google/callback'] }, env: { PUBLIC_ORIGIN: '', TRUST_PROXY: '127.0.0.1' } })
   const proxied = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.test' }

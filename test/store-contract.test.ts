@@ -281,11 +281,11 @@ t.test('memory: expired entries are swept, so memory stays bounded', async (t) =
     await store.createSession(s)
     if (i % 2 === 0) await store.revokeSession({ userId: 'u', sessionId: s.sessionId, accessTokenTtl: 5, accessToken: { tokenId: `j${i}`, ttl: 5 } })
   }
-  t.same(store.size, { sessions: 50, denied: 100, users: 0, spentHashes: 0 })
+  t.same(store.size, { sessions: 50, denied: 100, users: 0, spentHashes: 0, signInAttempts: 0 })
   now = 6_000
   store.sweep()
-  t.same(store.size, { sessions: 50, denied: 0, users: 0, spentHashes: 0 }, 'denials past their TTL are gone')
+  t.same(store.size, { sessions: 50, denied: 0, users: 0, spentHashes: 0, signInAttempts: 0 }, 'denials past their TTL are gone')
   now = 10_000
   store.sweep()
-  t.same(store.size, { sessions: 0, denied: 0, users: 0, spentHashes: 0 }, 'sessions past their expiry are gone')
+  t.same(store.size, { sessions: 0, denied: 0, users: 0, spentHashes: 0, signInAttempts: 0 }, 'sessions past their expiry are gone')
 })

@@ -65,10 +65,14 @@ export function returnToOrRefuse (returnTo: string | undefined, apiOrigin: strin
   return url.href
 }
 
-/** Whether an error of openid-client means the provider could not be reached (not that it refused). */
+/**
+ * Whether an error of openid-client means the provider could not be reached or failed (not that it
+ * refused): no answer in time, no connection, or a 5xx from it (or a gateway before it).
+ */
 function unreachable (err: unknown): boolean {
-  const { name, code, message } = err as { name?: string, code?: string, message?: string }
-  return name === 'TimeoutError' || name === 'AbortError' || code === 'OAUTH_TIMEOUT' ||
+  const { name, code, message, status, cause } = err as { name?: string, code?: string, message?: string, status?: unknown, cause?: unknown }
+  const answered = typeof status === 'number' ? status : cause instanceof Response ? cause.status : 0
+  return name === 'TimeoutError' || name === 'AbortError' || code === 'OAUTH_TIMEOUT' || answered >= 500 ||
     (err instanceof TypeError && message === 'fetch failed')
 }
 

@@ -49,6 +49,8 @@ export class TestOidcProvider {
   keys: SigningKey[]
   /** GET requests for its JWKS so far */
   jwksRequests = 0
+  /** set: its token endpoint answers 502 with an HTML page, as a failing gateway in front of it would */
+  tokenEndpointFailing = false
   readonly #server: Server
   readonly #prefix: string
   readonly #options: TestProviderOptions
@@ -159,6 +161,10 @@ export class TestOidcProvider {
   #handle (request: IncomingMessage, response: ServerResponse): void {
     const url = request.url ?? '/'
     if (url.split('?')[0] === this.jwksPath) this.jwksRequests++
+    if (this.tokenEndpointFailing && url.split('?')[0] === `${this.#prefix}/token`) {
+      response.writeHead(502, { 'content-type': 'text/html' }).end('<html><body>Bad Gateway</body></html>')
+      return
+    }
     if (this.#prefix !== '') {
       if (!url.startsWith(this.#prefix)) {
         response.statusCode = 404
