@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with the dev toolchain, run with production dependencies only, as a non-root user.
 
-FROM node:20-bookworm-slim AS build
+FROM docker.io/library/node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The client kit is a workspace of the lockfile: its manifest is needed to install, its code is not.
 COPY client/package.json ./client/package.json
+# npm scripts run through scripts/node.sh (the LTS line of .nvmrc: this image's own Node).
+COPY .nvmrc ./
+COPY scripts/node.sh ./scripts/node.sh
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -14,7 +17,7 @@ COPY routes ./routes
 COPY schemas ./schemas
 RUN npm run build:server && npm prune --omit=dev
 
-FROM node:20-bookworm-slim AS runtime
+FROM docker.io/library/node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
