@@ -13,7 +13,7 @@ export type { RedisClusterConfig }
 const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, maximum: 31_536_000, default: defaultValue })
 const PerMinute = (defaultValue: number) => Type.Integer({ minimum: 0, maximum: 1_000_000, default: defaultValue })
 
-// Environment variables as DESIGN.md lists them, plus REDIS_KEY_PREFIX (documented in the README).
+// The environment variables the API reads (docs/api.md and the README list them).
 const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
@@ -53,6 +53,9 @@ const EnvSchema = Type.Object({
   DOCS_ENABLED: Type.Optional(Type.Boolean()),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
 })
+
+/** Every variable the API reads, by name (.env.example lists each; test/compose.test.ts checks it). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(EnvSchema.properties)
 type Env = Static<typeof EnvSchema>
 
 export interface Config {
