@@ -95,7 +95,7 @@ t.test('one IP flooding logins (random usernames, 32 at once) does not slow down
     JWT_SECRET: TEST_SECRET,
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: keyPrefix,
-    USERS_FILE: testUsersFile(),
+    USERS_FILE: await testUsersFile(),
     TRUST_PROXY: '127.0.0.1',
     // The flood stays inside every limit: the usernames are all different, and the API-wide limit is
     // raised so that the hashing queue alone bounds it.

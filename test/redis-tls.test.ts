@@ -40,7 +40,7 @@ t.test('rediss://: the server runs on a TLS-only Redis whose certificate it veri
   const env = {
     NODE_ENV: 'production',
     JWT_SECRET: TEST_SECRET,
-    USERS_FILE: testUsersFile(),
+    USERS_FILE: await testUsersFile(),
     REDIS_URL: `rediss://:${PASSWORD}@localhost:${redisPort}`,
     REDIS_KEY_PREFIX: uniqueKeyPrefix(),
   }
@@ -88,7 +88,7 @@ t.test('REDIS_CLUSTER_TLS: the server runs on a TLS-only cluster with a password
   const env = {
     NODE_ENV: 'production',
     JWT_SECRET: TEST_SECRET,
-    USERS_FILE: testUsersFile(),
+    USERS_FILE: await testUsersFile(),
     ...cluster.env,
     REDIS_KEY_PREFIX: uniqueKeyPrefix(),
   }

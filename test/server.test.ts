@@ -22,7 +22,7 @@ t.test('production refuses to start on unsafe settings, naming the variable', as
     ['a Redis that does not answer', { JWT_SECRET: TEST_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, /REDIS_URL: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer/],
   ]
   for (const [name, env, message] of cases) {
-    const run = await startServer({ NODE_ENV: 'production', PORT: port, USERS_FILE: testUsersFile(), ...env }).exited
+    const run = await startServer({ NODE_ENV: 'production', PORT: port, USERS_FILE: await testUsersFile(), ...env }).exited
     t.equal(run.code, 1, `${name}: exit code 1`)
     t.match(run.stderr, message, `${name}: says why`)
     t.notMatch(run.stderr, /\n\s+at /, `${name}: no stack trace`)

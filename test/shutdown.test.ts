@@ -63,7 +63,7 @@ t.test('SIGTERM with requests in flight: the listener closes at once, every rece
     PORT: String(port),
     JWT_SECRET: TEST_SECRET,
     REDIS_URL: redis.url,
-    USERS_FILE: testUsersFile(),
+    USERS_FILE: await testUsersFile(),
     RATE_LIMIT_LOGIN_MAX: '1000',
     TRUST_PROXY: '127.0.0.1',
     LOG_LEVEL: 'debug', // arrivals are logged ("incoming request") at debug
@@ -167,7 +167,7 @@ for (const [shape, bytes] of [
     const redis = await PrivateRedis.start()
     t.teardown(() => redis.stop())
     const port = await freePort()
-    const server = startServer({ NODE_ENV: 'production', PORT: String(port), JWT_SECRET: TEST_SECRET, REDIS_URL: redis.url, USERS_FILE: testUsersFile() })
+    const server = startServer({ NODE_ENV: 'production', PORT: String(port), JWT_SECRET: TEST_SECRET, REDIS_URL: redis.url, USERS_FILE: await testUsersFile() })
     t.teardown(() => { server.child.kill('SIGKILL') })
     await server.listening()
 

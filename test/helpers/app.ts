@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
+import { hashPassword } from '../../src/passwords.js'
 import { deleteKeysUnder, testRedisUrl, uniqueKeyPrefix } from './redis.js'
 import { deleteClusterKeysUnder, testRedisCluster } from './redis-cluster.js'
 
@@ -19,13 +20,18 @@ export const USERS = {
   root: { username: 'root', password: 'root-battery-staple', roles: ['user', 'admin'] },
 } as const
 
-let usersFile: string | undefined
-/** The test users as a USERS_FILE, written once per test process. */
-export function testUsersFile (): string {
-  if (usersFile === undefined) {
-    usersFile = join(mkdtempSync(join(tmpdir(), 'token-auth-users-')), 'users.json')
-    writeFileSync(usersFile, JSON.stringify(Object.values(USERS)))
-  }
+let usersFile: Promise<string> | undefined
+/**
+ * The test users as a USERS_FILE, written once per test process with argon2id hashes (`passwordHash`
+ * entries): every app a test builds seeds them without hashing a password again.
+ */
+export function testUsersFile (): Promise<string> {
+  usersFile ??= (async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'token-auth-users-')), 'users.json')
+    const entries = await Promise.all(Object.values(USERS).map(async ({ password, ...user }) => ({ ...user, passwordHash: await hashPassword(password) })))
+    writeFileSync(file, JSON.stringify(entries))
+    return file
+  })()
   return usersFile
 }
 
@@ -38,7 +44,7 @@ export async function testEnv (store: StoreKind, overrides: NodeJS.ProcessEnv = 
   return {
     NODE_ENV: 'test',
     JWT_SECRET: TEST_SECRET,
-    USERS_FILE: testUsersFile(),
+    USERS_FILE: await testUsersFile(),
     LOG_LEVEL: 'silent',
     RATE_LIMIT_MAX: '1000000',
     RATE_LIMIT_LOGIN_MAX: '1000000',
