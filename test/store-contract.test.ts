@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomId, sha256 } from '../src/ids.js'
 import { MemoryStore } from '../src/store/index.js'
 import { keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
-import { ACCESS_TTL, EPOCH, HOUR, STORES, denied, presented, redisStore, session, strict, userSession } from './helpers/stores.js'
+import { ACCESS_TTL, EPOCH, HOUR, STORES, denied, elapse, presented, redisStore, session, strict, userSession } from './helpers/stores.js'
 
 /** The same contract, for the embedded store and for Redis. */
 for (const [kind, open] of STORES) {
@@ -75,7 +75,7 @@ for (const [kind, open] of STORES) {
     t.test('an expired session is invalid', async (t) => {
       const store = await open(t)
       const s = await userSession(store, { expiresAt: Date.now() + 300 })
-      await new Promise(resolve => setTimeout(resolve, 400))
+      await elapse(store, 400)
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' })
     })
 
@@ -104,10 +104,10 @@ for (const [kind, open] of STORES) {
       t.equal(await denied(store, s.userId, 'other-session', 'jti-1'), true, 'by jti')
       t.equal(await denied(store, randomId(), s.sessionId, 'jti-1'), false, 'denials are per user')
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('n')), ACCESS_TTL), { outcome: 'invalid' }, 'its refresh token is gone')
-      await new Promise(resolve => setTimeout(resolve, 1100))
+      await elapse(store, 1100)
       t.equal(await denied(store, s.userId, s.sessionId, 'other'), false, 'the sid denial expired with the access-token lifetime')
       t.equal(await denied(store, s.userId, 'other-session', 'jti-1'), true, 'the jti denial lives its own TTL')
-      await new Promise(resolve => setTimeout(resolve, 1000))
+      await elapse(store, 1000)
       t.equal(await denied(store, s.userId, 'other-session', 'jti-1'), false)
     })
 
@@ -142,7 +142,7 @@ for (const [kind, open] of STORES) {
       const bounded = (expiresAt: number) => ({ ...session(userId), expiresAt, maxSessionsPerUser: 3 })
       const soon = bounded(Date.now() + 200)
       t.same(await store.createSession(soon), { ended: [] })
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await elapse(store, 300)
       const sessions = [bounded(Date.now() + HOUR), bounded(Date.now() + HOUR + 1), bounded(Date.now() + HOUR + 2)]
       for (const s of sessions) t.same(await store.createSession(s), { ended: [] }, 'within the bound (the expired one does not count)')
       const fourth = bounded(Date.now() + HOUR + 3)
@@ -188,7 +188,7 @@ for (const [kind, open] of STORES) {
       const store = await open(t)
       const s = await userSession(store)
       await store.rotateRefreshToken(presented(s), { hash: sha256(randomId()), sealed: 'x', graceMs: 150 }, ACCESS_TTL)
-      await new Promise(resolve => setTimeout(resolve, 250))
+      await elapse(store, 250)
       t.same(await store.rotateRefreshToken(presented(s), strict(sha256('z')), ACCESS_TTL), { outcome: 'reused' }, 'after the window')
       const strictSession = await userSession(store)
       await store.rotateRefreshToken(presented(strictSession), strict(sha256(randomId())), ACCESS_TTL)

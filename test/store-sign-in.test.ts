@@ -1,11 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { externalUserId, randomId, sha256 } from '../src/ids.js'
 import { MemoryStore } from '../src/store/index.js'
 import { SIGN_IN_ATTEMPTS_MAX } from '../src/store/memory.js'
 import { SIGN_IN_ATTEMPT_TTL_MS } from '../src/store/types.js'
 import { keysUnder, testRedisUrl, uniqueKeyPrefix, withRedis } from './helpers/redis.js'
-import { ACCESS_TTL, STORES, redisStore } from './helpers/stores.js'
+import { ACCESS_TTL, STORES, elapse, redisStore } from './helpers/stores.js'
 
 // What signing in through an OpenID provider keeps in the store: accounts without a password, linked
 // by (issuer, sub); and the browser sign-ins under way, each taken once.
@@ -37,7 +36,7 @@ for (const [kind, open] of STORES) {
       t.equal(await store.takeSignInAttempt(id), null, 'and it is gone')
       const brief = sha256(randomId())
       await store.holdSignInAttempt(brief, 'x', 50)
-      await sleep(120)
+      await elapse(store, 120)
       t.equal(await store.takeSignInAttempt(brief), null, 'expired')
     })
   })

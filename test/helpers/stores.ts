@@ -9,10 +9,25 @@ import { deleteClusterKeysUnder, testRedisCluster } from './redis-cluster.js'
 export const ACCESS_TTL = 900
 export const HOUR = 3_600_000
 
+/** The memory stores' clocks: each runs on the real clock plus what elapse() has moved it. */
+const memoryClocks = new WeakMap<AuthStore, (ms: number) => void>()
+
 export async function memoryStore (t: Test): Promise<AuthStore> {
-  const store = new MemoryStore()
+  let ahead = 0
+  const store = new MemoryStore(() => Date.now() + ahead)
+  memoryClocks.set(store, (ms) => { ahead += ms })
   t.teardown(() => store.close())
   return store
+}
+
+/**
+ * Lets `ms` pass for the store: the memory store's clock is moved (no wait); Redis keeps time by
+ * itself (TTLs, its TIME), so that is a real wait.
+ */
+export async function elapse (store: AuthStore, ms: number): Promise<void> {
+  const move = memoryClocks.get(store)
+  if (move !== undefined) move(ms)
+  else await new Promise(resolve => setTimeout(resolve, ms))
 }
 
 export async function redisStore (t: Test, keyPrefix = uniqueKeyPrefix()): Promise<AuthStore> {
