@@ -45,7 +45,7 @@ function originOf (url: string): string | undefined {
 }
 
 /**
- * CSRF defence for cookie mode (DESIGN.md): the request's Origin (or, without one, its Referer's
+ * CSRF defence for cookie mode (docs/api.md, "CSRF"): the request's Origin (or, without one, its Referer's
  * origin) must be the API's own origin — scheme and host as the client used them, through trusted
  * proxies — or one of CORS_ORIGINS. A request with neither header is not from a browser. SameSite=
  * Strict cookies already stop other sites; this also stops sibling subdomains (same site).

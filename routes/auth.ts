@@ -76,7 +76,7 @@ const auth: FastifyPluginAsyncTypebox = async function (fastify) {
       name: 'login',
       max: config.rateLimit.loginMax,
       hook: 'preHandler',
-      // Under the user's hash tag, like every key about one user (DESIGN.md's Redis key rule).
+      // Under the user's hash tag, like every key about one user (docs/api.md, "Redis").
       key: request => `{user:${loginUserId(request)}}:${clientAddress(request)}`,
       userId: loginUserId,
       // A Redis that serves reads but refuses writes (full, or a demoted primary) would still check

@@ -52,7 +52,7 @@ async function waitForListening (port: number): Promise<void> {
 
 /**
  * The attacker's client: WORKERS logins at once from IP, each sent again as soon as it is answered —
- * staying inside its limits, as the issue's attacker did: a refused one (429) is sent again after its
+ * staying inside its limits, as a patient attacker would: a refused one (429) is sent again after its
  * Retry-After. (Ignoring Retry-After turns it into a flood of requests, which costs every endpoint
  * alike and is the API-wide limit's and the load balancer's to stop, not the hashing queue's.)
  */

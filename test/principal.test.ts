@@ -1,7 +1,7 @@
 import t from 'tap'
 import { OwnSessionRequiredError, ownPrincipal, ownSession } from '../src/principal.js'
 
-// The principal routes read instead of a token's claims (issue 14's seam).
+// The principal routes read instead of a token's claims (ours and external providers' alike).
 
 const claims = { iss: 'token-auth-api', aud: 'token-auth-api', sub: 'user-1', roles: ['user', 'admin'], sid: 'session-1', jti: 'token-1', iat: 1_000, exp: 1_900, epoch: 'e' }
 
