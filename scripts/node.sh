@@ -11,11 +11,15 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 wanted=$(tr -d ' \r\nv' < "$root/.nvmrc")
+# The oldest release of the line package.json's engines accept (">=24.11.0 <25": 24.11.0).
+minimum=$(sed -n 's/.*"node": *">=\([0-9][0-9.]*\).*/\1/p' "$root/package.json" | head -n 1)
 command=${1:?usage: sh scripts/node.sh "<shell command>" [args...]}
 shift
 
+# "$wanted" when the node at $1 is of the line and at least $minimum, else something else.
 major_of () {
-  "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo none
+  "$1" -p "const v = process.versions.node.split('.').map(Number), m = '${minimum:-0}'.split('.').map(Number);
+    v[0] === $wanted && (v[1] > (m[1] ?? 0) || (v[1] === (m[1] ?? 0) && v[2] >= (m[2] ?? 0))) ? v[0] : 'old ' + v.join('.')" 2>/dev/null || echo none
 }
 
 run () {
@@ -35,7 +39,7 @@ local_bin="$root/.node/node_modules/$package/bin"
 
 if [ -n "$package" ] && [ "$(major_of "$local_bin/node")" != "$wanted" ]; then
   found=$(command -v node >/dev/null 2>&1 && node --version || echo none)
-  echo "scripts/node.sh: this project runs on Node $wanted LTS (found: $found); fetching $package@$wanted into .node/" >&2
+  echo "scripts/node.sh: this project runs on Node $wanted LTS, ${minimum:-$wanted} or later (found: $found); fetching $package@$wanted into .node/" >&2
   mkdir -p "$root/.node"
   [ -f "$root/.node/package.json" ] || echo '{"private": true}' > "$root/.node/package.json"
   npm install --prefix "$root/.node" --no-audit --no-fund --loglevel=error "$package@$wanted" >&2 || true
