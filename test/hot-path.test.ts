@@ -84,7 +84,12 @@ t.test('a busy event loop does not turn a healthy Redis into 503s: the requests 
   const writes = store.batchStats.writes
   // The loop is then blocked past every timeout (the API-wide count's 150 ms, the check's 500 ms).
   const answers = [profile(app, bearer(token)), app.inject({ url: '/api/admin', headers: bearer(token) })]
-  await new Promise(resolve => setTimeout(resolve, 10))
+  // Blocked once Redis has answered and the proxy holds the answer back: on a loaded machine a fixed
+  // short wait could block the loop before the proxy (in this process) had even forwarded the commands.
+  const heldBefore = proxy.held
+  const waitedFrom = Date.now()
+  while (proxy.held === heldBefore && Date.now() - waitedFrom < 2000) await new Promise(resolve => setImmediate(resolve))
+  t.ok(proxy.held > heldBefore, 'Redis has answered; the answer is held back')
   t.equal(store.batchStats.writes, writes + 1, 'both requests\' commands were written, in one write')
   busyFor(700)
   const [profileAnswer, adminAnswer] = await Promise.all(answers)

@@ -100,13 +100,20 @@ export class SlowRedisProxy {
   readonly #server: Server
   readonly #sockets: Set<Socket>
   readonly #silenced: WeakSet<Socket>
+  readonly #counts: { held: number }
   readonly port: number
 
-  private constructor (server: Server, sockets: Set<Socket>, silenced: WeakSet<Socket>) {
+  private constructor (server: Server, sockets: Set<Socket>, silenced: WeakSet<Socket>, counts: { held: number }) {
     this.#server = server
     this.#sockets = sockets
     this.#silenced = silenced
+    this.#counts = counts
     this.port = (server.address() as AddressInfo).port
+  }
+
+  /** Chunks Redis has answered that the proxy is holding back now (its delay not yet over). */
+  get held (): number {
+    return this.#counts.held
   }
 
   silenceExisting (): void {
@@ -121,6 +128,7 @@ export class SlowRedisProxy {
     const upstream = new URL(upstreamUrl)
     const sockets = new Set<Socket>()
     const silenced = new WeakSet<Socket>()
+    const counts = { held: 0 }
     const server = createServer({ allowHalfOpen: true }, (client) => {
       const redis = connect(Number(upstream.port || 6379), upstream.hostname)
       for (const socket of [client, redis]) {
@@ -130,10 +138,16 @@ export class SlowRedisProxy {
       }
       client.on('end', () => { if (!silenced.has(client)) redis.end() })
       client.on('data', (chunk) => { if (!silenced.has(client)) redis.write(chunk) })
-      redis.on('data', (chunk) => { setTimeout(() => { if (!client.destroyed && !silenced.has(client)) client.write(chunk) }, delayMs) })
+      redis.on('data', (chunk) => {
+        counts.held++
+        setTimeout(() => {
+          counts.held--
+          if (!client.destroyed && !silenced.has(client)) client.write(chunk)
+        }, delayMs)
+      })
     })
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    return new SlowRedisProxy(server, sockets, silenced)
+    return new SlowRedisProxy(server, sockets, silenced, counts)
   }
 
   async stop (): Promise<void> {
