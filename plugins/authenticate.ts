@@ -62,6 +62,8 @@ function challenged (reply: FastifyReply, error: unknown): unknown {
 export default fp(async function authenticate (fastify) {
   const tokens = fastify.tokens
   const external = fastify.externalTokens
+  // Fixed at start-up (OIDC_PROVIDERS_FILE): with no provider, the check is exactly our own.
+  const externalTokensAccepted = external.enabled
   fastify.decorateRequest('account', null)
   fastify.decorateRequest('accessCheck', null)
 
@@ -73,7 +75,7 @@ export default fp(async function authenticate (fastify) {
       refuseDuplicatedTokenCookies(request)
       const presented = presentedAccessToken(request)
       if (presented === undefined) throw new InvalidAccessTokenError('Authentication required', false)
-      check = external.enabled ? authenticateAny(tokens, external, presented.token, { account }) : tokens.authenticate(presented.token, { account })
+      check = externalTokensAccepted ? authenticateAny(tokens, external, presented.token, { account }) : tokens.authenticate(presented.token, { account })
     } catch (err) {
       check = Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
