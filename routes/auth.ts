@@ -50,7 +50,7 @@ async function bodyMayBeAbsent (request: FastifyRequest) {
 }
 
 /** The caller as a session records it, and the request's store deadline. */
-export function callerOf (request: FastifyRequest, reply: FastifyReply): Caller {
+export function callerOf (request: FastifyRequest, reply: FastifyReply): Caller & { deadline: RequestDeadline } {
   const userAgent = request.headers['user-agent']
   return {
     ip: clientAddress(request),

@@ -7,6 +7,7 @@ import { IdTokenExchangeBody, ProviderParams, SignInCallbackQuery, SignInStartQu
 import { clientAddress } from '../src/client-address.js'
 import type { ExternalIdentity } from '../src/oidc/external-tokens.js'
 import type { OidcProviderConfig } from '../src/oidc/providers.js'
+import { RequestDeadline } from '../src/deadline.js'
 import { SignInError, returnToOrRefuse } from '../src/oidc/sign-in.js'
 import { SIGN_IN_ATTEMPT_TTL_MS } from '../src/store/types.js'
 import type { Caller, IssuedTokens } from '../src/tokens/token-service.js'
@@ -72,7 +73,7 @@ const oidc: FastifyPluginAsyncTypebox = async function (fastify) {
     const { url, state } = await oidcSignIn.start(provider, {
       redirectUri: `${origin}/auth/oidc/${provider.name}/callback`,
       returnTo,
-      deadline: callerOf(request, reply).deadline,
+      deadline: RequestDeadline.arrivedMsAgo(reply.elapsedTime),
     })
     reply.setCookie(SIGN_IN_STATE_COOKIE, state, { ...signInStateCookieOptions(provider.name), maxAge: SIGN_IN_ATTEMPT_TTL_MS / 1000 })
     return reply.header('cache-control', 'no-store').redirect(url.href, 302)
@@ -106,7 +107,7 @@ const oidc: FastifyPluginAsyncTypebox = async function (fastify) {
     const signedIn = await oidcSignIn.finish(provider, {
       query: new URLSearchParams(queryAt < 0 ? '' : request.url.slice(queryAt + 1)),
       boundState: request.cookies[SIGN_IN_STATE_COOKIE],
-      ...(caller.deadline === undefined ? {} : { deadline: caller.deadline }),
+      deadline: caller.deadline,
     }).catch(auditFailure(request, provider))
     reply.setTokenCookies(await startSession(request, provider, signedIn.identity, caller))
     return reply.header('cache-control', 'no-store').redirect(signedIn.returnTo, 302)
