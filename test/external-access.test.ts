@@ -1,10 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens, profile } from './helpers/http.js'
-import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider } from './helpers/oidc-provider.js'
+import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider, providersFile } from './helpers/oidc-provider.js'
 import { externalUserId } from '../src/ids.js'
 
 // Protected routes accept access tokens of the trusted providers (resource-server mode), through the
@@ -14,11 +11,10 @@ async function withProviders (t: Test) {
   const auth0 = await TestOidcProvider.start('auth0')
   const entra = await TestOidcProvider.start('entra')
   t.teardown(async () => { await auth0.stop(); await entra.stop() })
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([
+  const file = providersFile([
     { name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, rolesClaim: AUTH0_ROLES_CLAIM },
     { name: 'entra', issuer: entra.issuer, audience: API_AUDIENCE, roleMap: { Admin: 'admin' } },
-  ]))
+  ])
   const lines: string[] = []
   const { app } = await buildTestApp(t, 'memory', { OIDC_PROVIDERS_FILE: file, LOG_LEVEL: 'info' }, { logStream: { write: (line: string) => { lines.push(line) } } })
   return { app, auth0, entra, lines }

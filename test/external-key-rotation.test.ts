@@ -1,19 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { buildTestApp } from './helpers/app.js'
 import { bearer, profile } from './helpers/http.js'
-import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider } from './helpers/oidc-provider.js'
+import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider, providersFile } from './helpers/oidc-provider.js'
 
 // The JWKS refetch window as the app has it (10 s, not a test's shorter one), over HTTP.
 
 t.test('a key the provider starts signing with is accepted within 10 s, without a restart; made-up kids meanwhile cost the provider no request', async (t) => {
   const provider = await TestOidcProvider.start('auth0')
   t.teardown(() => provider.stop())
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([{ name: 'auth0', issuer: provider.issuer, audience: API_AUDIENCE, rolesClaim: AUTH0_ROLES_CLAIM }]))
+  const file = providersFile([{ name: 'auth0', issuer: provider.issuer, audience: API_AUDIENCE, rolesClaim: AUTH0_ROLES_CLAIM }])
   const { app } = await buildTestApp(t, 'memory', { OIDC_PROVIDERS_FILE: file })
 
   const firstFetchAt = Date.now()

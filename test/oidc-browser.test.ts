@@ -1,11 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { serveSpa } from '../examples/spa/serve.mjs'
 import { buildTestApp } from './helpers/app.js'
 import { launchChromium } from './helpers/browser.js'
-import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TEST_USER_PASSWORD, TestOidcProvider } from './helpers/oidc-provider.js'
+import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TEST_USER_PASSWORD, TestOidcProvider, providersFile } from './helpers/oidc-provider.js'
 import { freePort } from './helpers/redis.js'
 import { externalUserId } from '../src/ids.js'
 
@@ -21,8 +18,7 @@ t.test('Chromium signs in through an Auth0-like provider and returns to the exam
   const spaOrigin = `http://localhost:${spaPort}`
   const provider = await TestOidcProvider.start('auth0', { redirectUris: [`${apiOrigin}/auth/oidc/auth0/callback`] })
   t.teardown(() => provider.stop())
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([{ name: 'auth0', issuer: provider.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret', rolesClaim: AUTH0_ROLES_CLAIM }]))
+  const file = providersFile([{ name: 'auth0', issuer: provider.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret', rolesClaim: AUTH0_ROLES_CLAIM }])
   // No PUBLIC_ORIGIN: the redirect URI is the origin the browser used.
   const { app } = await buildTestApp(t, 'redis', { OIDC_PROVIDERS_FILE: file, OIDC_RETURN_ORIGINS: spaOrigin, CORS_ORIGINS: spaOrigin })
   await app.listen({ port: apiPort, host: '127.0.0.1' })

@@ -3,10 +3,7 @@ import { ExternalTokens } from '../src/oidc/external-tokens.js'
 import { loadOidcProviders } from '../src/oidc/providers.js'
 import { InvalidReturnToError, OidcSignIn, SignInError, UnknownProviderError, returnToOrRefuse } from '../src/oidc/sign-in.js'
 import { MemoryStore } from '../src/store/index.js'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { TestOidcProvider } from './helpers/oidc-provider.js'
+import { TestOidcProvider, providersFile } from './helpers/oidc-provider.js'
 
 // The sign-in core without HTTP: where a browser may be sent back to, and one code flow over the
 // embedded store against a real provider.
@@ -31,8 +28,7 @@ t.test('returnToOrRefuse: a path here, or an origin of the list, exactly; nothin
 t.test('OidcSignIn over the embedded store: one attempt per start, taken by its callback, the identity the provider vouched for', async (t) => {
   const provider = await TestOidcProvider.start('auth0', { redirectUris: [`${API}/auth/oidc/auth0/callback`] })
   t.teardown(() => provider.stop())
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([{ name: 'auth0', issuer: provider.issuer, clientId: 'web', clientSecret: 'web-secret', rolesClaim: 'https://example.com/roles' }, { name: 'resource', issuer: 'https://r.example.test/', audience: 'x' }]))
+  const file = providersFile([{ name: 'auth0', issuer: provider.issuer, clientId: 'web', clientSecret: 'web-secret', rolesClaim: 'https://example.com/roles' }, { name: 'resource', issuer: 'https://r.example.test/', audience: 'x' }])
   const providers = loadOidcProviders(file, {}, false)
   const store = new MemoryStore()
   t.teardown(() => store.close())

@@ -1,13 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import * as client from 'openid-client'
 import t, { type Test } from 'tap'
 import { buildTestApp } from './helpers/app.js'
 import { bearer, profile, refresh } from './helpers/http.js'
-import { API_AUDIENCE, TestOidcProvider } from './helpers/oidc-provider.js'
+import { API_AUDIENCE, TestOidcProvider, providersFile } from './helpers/oidc-provider.js'
 import { externalUserId } from '../src/ids.js'
 
 // A mobile app signs in at the provider itself (its own code flow with PKCE, a custom-scheme redirect)
@@ -17,12 +14,11 @@ async function withExchange (t: Test, env: NodeJS.ProcessEnv = {}) {
   const google = await TestOidcProvider.start('google')
   const entra = await TestOidcProvider.start('entra')
   t.teardown(async () => { await google.stop(); await entra.stop() })
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([
+  const file = providersFile([
     { name: 'google', issuer: google.issuer, clientId: 'mobile' },
     { name: 'entra', issuer: entra.issuer, clientId: 'web', clientSecret: 'web-secret', roleMap: { Admin: 'admin' } },
     { name: 'api-only', issuer: 'https://api-only.example.test/', audience: API_AUDIENCE },
-  ]))
+  ])
   const lines: string[] = []
   const { app } = await buildTestApp(t, 'redis', { OIDC_PROVIDERS_FILE: file, LOG_LEVEL: 'info', REFRESH_REUSE_GRACE: '0', ...env }, { logStream: { write: (line: string) => { lines.push(line) } } })
   return { app, google, entra, lines }

@@ -1,8 +1,5 @@
 import { readFileSync } from 'node:fs'
 import SwaggerParser from '@apidevtools/swagger-parser'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { Profile } from '../schemas/api.js'
 import { ref } from '../schemas/common.js'
@@ -10,7 +7,7 @@ import { loadConfig } from '../src/config.js'
 import { renderOpenApi } from '../src/openapi.js'
 import { TEST_SECRET, USERS, buildTestApp } from './helpers/app.js'
 import { bearer, loginTokens } from './helpers/http.js'
-import { API_AUDIENCE, TestOidcProvider } from './helpers/oidc-provider.js'
+import { API_AUDIENCE, TestOidcProvider, providersFile } from './helpers/oidc-provider.js'
 import { expiredCopy } from './helpers/tokens.js'
 
 interface Operation { security?: Array<Record<string, string[]>> }
@@ -140,8 +137,7 @@ t.test('every documented error example is what the API really answers', async (t
   // A trusted provider: its access tokens (routes about our sessions refuse them) and sign-in through it.
   const auth0 = await TestOidcProvider.start('auth0', { redirectUris: ['http://127.0.0.1/auth/oidc/auth0/callback'] })
   t.teardown(() => auth0.stop())
-  const providers = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(providers, JSON.stringify([{ name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret' }]))
+  const providers = providersFile([{ name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret' }])
   const { app, config } = await buildTestApp(t, 'memory', { RATE_LIMIT_LOGIN_MAX: '1', CORS_ORIGINS: 'https://app.example.com', OIDC_PROVIDERS_FILE: providers, PUBLIC_ORIGIN: 'http://127.0.0.1' })
   const externalToken = await auth0.mint({ sub: 'someone', aud: API_AUDIENCE })
   /** A sign-in whose callback brings a code the provider never issued. */

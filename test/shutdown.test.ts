@@ -3,7 +3,8 @@ import { connect, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { TEST_SECRET, USERS, buildTestApp, testUsersFile } from './helpers/app.js'
 import { PrivateRedis, freePort, withRedis } from './helpers/redis.js'
-import { parseAnswers } from './helpers/http.js'
+import { connectionRefused, parseAnswers } from './helpers/http.js'
+import { eventually } from './helpers/eventually.js'
 import { startServer } from './helpers/server.js'
 
 const IN_FLIGHT = 48
@@ -36,16 +37,7 @@ function loginOn (agent: Agent, port: number, body = LOGIN_BODY): { sent: Client
 
 /** Resolves with the time a TCP connect to the port is first refused (the listener closed). */
 async function firstRefusal (port: number): Promise<number> {
-  const deadline = performance.now() + 5_000
-  while (performance.now() < deadline) {
-    const refused = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port })
-      socket.once('connect', () => { socket.destroy(); resolve(false) })
-      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
-    })
-    if (refused) return performance.now()
-    await new Promise(resolve => setTimeout(resolve, 2))
-  }
+  if (await eventually(() => connectionRefused(port), 5000, 2)) return performance.now()
   throw new Error('new connections were still accepted 5 s after SIGTERM')
 }
 

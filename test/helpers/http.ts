@@ -23,6 +23,15 @@ export function refresh (app: FastifyInstance, refreshToken: string): Promise<Li
   return app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: refreshToken } })
 }
 
+/** Whether a TCP connect to the port is refused now (its listener closed). */
+export function connectionRefused (port: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
+  })
+}
+
 export function bearer (token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
 }

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -16,6 +18,13 @@ export const AUTH0_ROLES_CLAIM = 'https://example.com/roles'
 const ENTRA_TENANT = '11111111-2222-3333-4444-555555555555'
 
 export interface SigningKey { kid: string, alg: string, privateJwk: JWK }
+
+/** An OIDC_PROVIDERS_FILE holding `entries`, in a directory of its own; its path. */
+export function providersFile (entries: unknown[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
+  writeFileSync(file, JSON.stringify(entries))
+  return file
+}
 
 export interface TestProviderOptions {
   /** more redirect URIs of the `web` client (exact, as a web client's are); it has http://127.0.0.1/callback */

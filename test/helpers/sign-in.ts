@@ -1,11 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildTestApp, type StoreKind } from './app.js'
 import { setCookies } from './http.js'
-import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider, type TestProviderOptions } from './oidc-provider.js'
+import { API_AUDIENCE, AUTH0_ROLES_CLAIM, TestOidcProvider, type TestProviderOptions, providersFile } from './oidc-provider.js'
 
 /** The API's origin in sign-in tests (PUBLIC_ORIGIN): the redirect URIs registered at the providers. */
 export const API = 'http://127.0.0.1'
@@ -17,13 +14,12 @@ export async function withSignIn (t: Test, store: StoreKind = 'memory', options:
   const auth0 = await TestOidcProvider.start('auth0', { redirectUris: [callbackOf('auth0')] })
   const google = await TestOidcProvider.start('google', { redirectUris: [callbackOf('google')], ...options.google })
   t.teardown(async () => { await auth0.stop(); await google.stop() })
-  const file = join(mkdtempSync(join(tmpdir(), 'token-auth-oidc-')), 'providers.json')
-  writeFileSync(file, JSON.stringify([
+  const file = providersFile([
     { name: 'auth0', issuer: auth0.issuer, audience: API_AUDIENCE, clientId: 'web', clientSecret: 'web-secret', rolesClaim: AUTH0_ROLES_CLAIM },
     // A public client: no secret, PKCE only.
     { name: 'google', issuer: google.issuer, clientId: 'spa', roleMap: { admin: 'admin' } },
     { name: 'resource-only', issuer: 'https://resource.example.test/', audience: API_AUDIENCE },
-  ]))
+  ])
   const lines: string[] = []
   const { app, config } = await buildTestApp(t, store, { OIDC_PROVIDERS_FILE: file, PUBLIC_ORIGIN: API, OIDC_RETURN_ORIGINS: 'https://app.example.test', LOG_LEVEL: 'info', ...options.env }, { logStream: { write: (line: string) => { lines.push(line) } } })
   return { app, config, providers: { auth0, google } as Providers, lines }

@@ -1,11 +1,12 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { connect } from 'node:net'
 import { request } from 'node:http'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { TEST_SECRET, USERS } from '../helpers/app.js'
+import { eventually } from '../helpers/eventually.js'
+import { connectionRefused } from '../helpers/http.js'
 import { PrivateRedis, freePort } from '../helpers/redis.js'
 
 // `npm run test:image` (not part of `npm test`: it needs podman and a few minutes): the image built from
@@ -22,25 +23,6 @@ const MAX_IMAGE_BYTES = 350 * 1024 * 1024
 
 function podman (args: string[], timeoutMs = 60_000): SpawnSyncReturns<string> {
   return spawnSync('podman', [...PODMAN, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 })
-}
-
-/** true once a TCP connect to the port is refused (the listener closed), else undefined. */
-function refused (port: number): Promise<true | undefined> {
-  return new Promise(resolve => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => { socket.destroy(); resolve(undefined) })
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? true : undefined))
-  })
-}
-
-async function until<T> (what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await attempt().catch(() => undefined)
-    if (value !== undefined) return value
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`)
 }
 
 t.test('the image: built from the Dockerfile, small, without sources or dev tooling, serving as a non-root user, healthy, and stopping cleanly', async (t) => {
@@ -84,8 +66,8 @@ t.test('the image: built from the Dockerfile, small, without sources or dev tool
     '-v', `${usersFile}:/run/users.json:ro`, IMAGE])
   t.equal(run.status, 0, `the container started${run.status === 0 ? '' : `: ${run.stderr}`}`)
   const base = `http://127.0.0.1:${port}`
-  const health = await until('/health', 30_000, async () => { const r = await fetch(`${base}/health`); return r.ok ? await r.json() : undefined })
-  t.same(health, { status: 'ok' }, `/health answers on port ${port}`)
+  t.ok(await eventually(async () => (await fetch(`${base}/health`)).ok, 30_000), `/health answers on port ${port}`)
+  t.same(await (await fetch(`${base}/health`)).json(), { status: 'ok' })
 
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.alice.username, password: USERS.alice.password }) })
   t.equal(login.status, 200, 'login')
@@ -117,7 +99,7 @@ t.test('the image: built from the Dockerfile, small, without sources or dev tool
   await new Promise(resolve => setTimeout(resolve, 100))
   const signalledAt = Date.now()
   process.kill(pid, 'SIGTERM')
-  await until('the listener closing', 5000, () => refused(port))
+  t.ok(await eventually(() => connectionRefused(port), 5000, 2), 'the listener closed')
   sent?.end(body.slice(10))
   const inFlight = await answer
   t.equal(inFlight, 200, `the request in flight at SIGTERM is answered (new connections refused ${Date.now() - signalledAt} ms after the signal)`)
@@ -128,7 +110,7 @@ t.test('the image: built from the Dockerfile, small, without sources or dev tool
 
   // As an operator stops it: podman stop, with a timeout above the app's own 10 s (never its SIGKILL).
   t.equal(podman(['start', name]).status, 0, 'started again')
-  await until('/health after the restart', 30_000, async () => (await fetch(`${base}/health`)).ok || undefined)
+  t.ok(await eventually(async () => (await fetch(`${base}/health`)).ok, 30_000), '/health after the restart')
   const stopAt = Date.now()
   t.equal(podman(['stop', '--time', '20', name], 30_000).status, 0, 'podman stop --time 20')
   t.ok(Date.now() - stopAt < 10_000, `stopped in ${Date.now() - stopAt} ms`)
