@@ -21,12 +21,14 @@ async function listeningApi (t: Test, env: NodeJS.ProcessEnv = {}) {
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 t.test('50 concurrent calls with an access token that expired: the server sees exactly one refresh, every call succeeds', async (t) => {
-  const { baseUrl, refreshesSeen } = await listeningApi(t, { ACCESS_TOKEN_TTL: '1' })
+  // Two seconds, not one: the refreshed token must outlive the 50 retries on a loaded machine (with one,
+  // a retry now and then met its successor expired too).
+  const { baseUrl, refreshesSeen } = await listeningApi(t, { ACCESS_TOKEN_TTL: '2' })
   const first = createAuthClient({ baseUrl, transport: 'body', proactiveRefresh: false })
   const storage = memoryStorage()
   const signIn = createAuthClient({ baseUrl, transport: 'body', storage, proactiveRefresh: false })
   await signIn.login(USERS.alice)
-  await sleep(1200) // the access token is now expired on the server
+  await sleep(2200) // the access token is now expired on the server
   // A client that believes its token is still good (a clock that is off, a token stored a while ago):
   // every call meets the server's ACCESS_TOKEN_EXPIRED.
   const believing = memoryStorage({ ...(storage.value as StoredTokens), accessExpiresAt: Date.now() + 60_000 })
